@@ -1,0 +1,605 @@
+//! The immutable [`Encoder`]: pretokenize, BPE each piece, and the inverse, decode.
+//!
+//! Text is first cut at the special tokens the caller allows; each stretch between them is split
+//! by the pretokenizer, and each piece is looked up whole (most pieces are one token) or merged
+//! by [`crate::bpe::merge`]. An `Encoder` is `Send + Sync` and never mutated after construction,
+//! so one instance serves every thread.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
+use rustc_hash::FxHashSet;
+
+use crate::bpe;
+use crate::error::{Result, TokforgeError};
+use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
+use crate::vocab::{Rank, TokenKind, Vocab};
+
+/// Which special tokens a call treats as special (`allowed`) and which make it fail when their
+/// text appears (`disallowed`); the rest are encoded as ordinary text. Indexed like
+/// [`Encoder::special_tokens`].
+#[derive(Debug, Clone, Default)]
+pub struct SpecialPolicy {
+    allowed: Vec<bool>,
+    disallowed: Vec<bool>,
+}
+
+impl SpecialPolicy {
+    fn any(&self) -> bool {
+        self.allowed.iter().chain(&self.disallowed).any(|&b| b)
+    }
+}
+
+/// Encoder and decoder over one vocabulary and one pretokenizer.
+#[derive(Debug)]
+pub struct Encoder {
+    vocab: Vocab,
+    pretok: Box<dyn Pretokenizer>,
+    /// Special tokens in id order, and a matcher over them (leftmost, then longest).
+    specials: Vec<(String, Rank)>,
+    special_matcher: Option<AhoCorasick>,
+    /// Ordinary token bytes, sorted; built on first use by `encode_with_unstable`.
+    sorted_tokens: OnceLock<Vec<Vec<u8>>>,
+}
+
+impl Encoder {
+    /// An encoder over `vocab` that splits text with `pretok`.
+    pub fn new(vocab: Vocab, pretok: Box<dyn Pretokenizer>) -> Result<Self> {
+        let specials: Vec<(String, Rank)> =
+            vocab.specials().into_iter().map(|(s, i)| (s.to_string(), i)).collect();
+        let special_matcher = if specials.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(specials.iter().map(|(s, _)| s.as_bytes()))
+                    .map_err(|e| TokforgeError::InvalidVocab(format!("special tokens: {e}")))?,
+            )
+        };
+        Ok(Encoder { vocab, pretok, specials, special_matcher, sorted_tokens: OnceLock::new() })
+    }
+
+    /// The vocabulary.
+    pub fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+
+    /// The pretokenizer.
+    pub fn pretokenizer(&self) -> &dyn Pretokenizer {
+        &*self.pretok
+    }
+
+    /// How to build the pretokenizer again.
+    pub fn pretokenizer_spec(&self) -> PretokenizerSpec {
+        self.pretok.spec()
+    }
+
+    /// Special tokens in id order.
+    pub fn special_tokens(&self) -> &[(String, Rank)] {
+        &self.specials
+    }
+
+    /// A policy from two predicates over special-token text.
+    pub fn policy(&self, allowed: impl Fn(&str) -> bool, disallowed: impl Fn(&str) -> bool) -> SpecialPolicy {
+        SpecialPolicy {
+            allowed: self.specials.iter().map(|(s, _)| allowed(s)).collect(),
+            disallowed: self.specials.iter().map(|(s, _)| disallowed(s)).collect(),
+        }
+    }
+
+    /// tiktoken's default: no special token allowed, all of them disallowed.
+    pub fn default_policy(&self) -> SpecialPolicy {
+        self.policy(|_| false, |_| true)
+    }
+
+    /// Splits `text` into pieces (byte ranges), as the pretokenizer does between specials.
+    pub fn split(&self, text: &str) -> Result<Vec<Range<usize>>> {
+        let mut out = Vec::new();
+        self.pretok.split(text, &mut out)?;
+        Ok(out)
+    }
+
+    /// Encodes `text` with every special token's text treated as ordinary text.
+    ///
+    /// ```
+    /// # use tokforge::{Encoder, Vocab, pretokenize::WhitespacePretokenizer};
+    /// let ranks = (0..=255u8).map(|b| (vec![b], b as u32)).chain([(b"ab".to_vec(), 256)]).collect();
+    /// let enc = Encoder::new(Vocab::new(ranks, vec![], None).unwrap(), Box::new(WhitespacePretokenizer)).unwrap();
+    /// assert_eq!(enc.encode_ordinary("abc ab").unwrap(), vec![256, 99, 32, 256]);
+    /// ```
+    pub fn encode_ordinary(&self, text: &str) -> Result<Vec<Rank>> {
+        let mut out = Vec::with_capacity(text.len() / 4 + 1);
+        let mut ranges = Vec::new();
+        self.encode_stretch(text, &mut ranges, &mut out)?;
+        Ok(out)
+    }
+
+    /// Encodes `text`, cutting at the special tokens `policy` allows and failing on the first
+    /// disallowed one. Returns the ids and how many of them come from the last piece (0 when the
+    /// text ends with a special token), which `encode_with_unstable` needs.
+    pub fn encode_with_policy(&self, text: &str, policy: &SpecialPolicy) -> Result<(Vec<Rank>, usize)> {
+        let mut out = Vec::with_capacity(text.len() / 4 + 1);
+        let mut ranges = Vec::new();
+        let matcher = match (&self.special_matcher, policy.any()) {
+            (Some(m), true) => m,
+            _ => {
+                let last = self.encode_stretch(text, &mut ranges, &mut out)?;
+                return Ok((out, last));
+            }
+        };
+        let mut pos = 0;
+        let mut last = 0;
+        loop {
+            // The next allowed special at or after `pos`; a disallowed one is an error, any other
+            // is text, and the search resumes one byte after its start (as tiktoken does).
+            let mut from = pos;
+            let next = loop {
+                match matcher.find(Input::new(text).range(from..)) {
+                    None => break None,
+                    Some(m) => {
+                        let k = m.pattern().as_usize();
+                        if policy.allowed[k] {
+                            break Some((m.start(), m.end(), self.specials[k].1));
+                        }
+                        if policy.disallowed[k] {
+                            return Err(TokforgeError::DisallowedSpecial(self.specials[k].0.clone()));
+                        }
+                        from = m.start() + 1;
+                    }
+                }
+            };
+            let end = next.map_or(text.len(), |(s, _, _)| s);
+            let n = self.encode_stretch(&text[pos..end], &mut ranges, &mut out)?;
+            if pos < end {
+                last = n;
+            }
+            match next {
+                Some((_, e, id)) => {
+                    out.push(id);
+                    pos = e;
+                    last = 0;
+                }
+                None => break,
+            }
+        }
+        Ok((out, last))
+    }
+
+    /// Encodes a stretch of text with no special tokens in it; returns the number of ids of its
+    /// last piece.
+    fn encode_stretch(&self, text: &str, ranges: &mut Vec<Range<usize>>, out: &mut Vec<Rank>) -> Result<usize> {
+        ranges.clear();
+        self.pretok.split(text, ranges)?;
+        let mut last = 0;
+        for r in ranges.iter() {
+            let before = out.len();
+            self.encode_piece(&text.as_bytes()[r.clone()], out)?;
+            last = out.len() - before;
+        }
+        Ok(last)
+    }
+
+    /// Encodes one piece with the merge rule, without any pretokenizing or special tokens
+    /// (tiktoken's `_encode_single_piece`).
+    pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<Rank>) -> Result<()> {
+        if piece.is_empty() {
+            return Ok(());
+        }
+        if let Some(r) = self.vocab.rank(piece) {
+            out.push(r);
+            return Ok(());
+        }
+        if self.vocab.is_byte_level() {
+            let starts: Vec<usize> = (0..piece.len()).collect();
+            self.emit(piece, &bpe::merge(&self.vocab, piece, &starts), out);
+            return Ok(());
+        }
+        self.encode_piece_by_chars(piece, out)
+    }
+
+    /// For a vocabulary whose base alphabet is characters: merge runs of known characters, and
+    /// emit each unknown character as its UTF-8 bytes' fallback tokens.
+    fn encode_piece_by_chars(&self, piece: &[u8], out: &mut Vec<Rank>) -> Result<()> {
+        let mut run_start = 0;
+        let mut starts: Vec<usize> = Vec::new();
+        let mut i = 0;
+        while i < piece.len() {
+            let w = utf8_width(piece[i]).min(piece.len() - i);
+            let ch = &piece[i..i + w];
+            if self.vocab.rank(ch).is_some() {
+                starts.push(i - run_start);
+            } else {
+                self.flush_run(&piece[run_start..i], &starts, out);
+                starts.clear();
+                for &b in ch {
+                    match self.vocab.fallback_id(b).or_else(|| self.vocab.rank(&[b])) {
+                        Some(id) => out.push(id),
+                        None => {
+                            return Err(TokforgeError::NotAToken(format!(
+                                "{} (not in the vocabulary, which has no byte fallback)",
+                                String::from_utf8_lossy(ch)
+                            )))
+                        }
+                    }
+                }
+                run_start = i + w;
+            }
+            i += w;
+        }
+        self.flush_run(&piece[run_start..], &starts, out);
+        Ok(())
+    }
+
+    fn flush_run(&self, run: &[u8], starts: &[usize], out: &mut Vec<Rank>) {
+        if run.is_empty() {
+            return;
+        }
+        if let Some(r) = self.vocab.rank(run) {
+            out.push(r);
+        } else {
+            self.emit(run, &bpe::merge(&self.vocab, run, starts), out);
+        }
+    }
+
+    /// Pushes the ids of the parts of `piece` that start at `starts`.
+    fn emit(&self, piece: &[u8], starts: &[usize], out: &mut Vec<Rank>) {
+        for (k, &s) in starts.iter().enumerate() {
+            let e = starts.get(k + 1).copied().unwrap_or(piece.len());
+            // Every part is a token: it began as one and only merges into ranked tokens.
+            out.push(self.vocab.rank(&piece[s..e]).expect("merged part is a token"));
+        }
+    }
+
+    /// Encodes many texts on up to `num_threads` threads; the result is in input order.
+    pub fn encode_batch(&self, texts: &[&str], policy: &SpecialPolicy, num_threads: usize) -> Result<Vec<Vec<Rank>>> {
+        parallel_map(texts, num_threads, |t| self.encode_with_policy(t, policy).map(|(v, _)| v))
+    }
+
+    /// The id of a single token given by its bytes: an ordinary token, or a special token's text.
+    pub fn encode_single_token(&self, bytes: &[u8]) -> Result<Rank> {
+        if let Some(r) = self.vocab.rank(bytes) {
+            return Ok(r);
+        }
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            if let Some(id) = self.vocab.special_id(s) {
+                return Ok(id);
+            }
+        }
+        Err(TokforgeError::NotAToken(String::from_utf8_lossy(bytes).into_owned()))
+    }
+
+    /// Concatenated bytes of `ids` (special tokens decode to their text).
+    pub fn decode_bytes(&self, ids: &[Rank]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        self.vocab.decode_into(ids, &mut out)?;
+        Ok(out)
+    }
+
+    /// Ordinary token bytes in sorted order.
+    pub fn sorted_token_bytes(&self) -> &[Vec<u8>] {
+        self.sorted_tokens.get_or_init(|| {
+            let mut v: Vec<Vec<u8>> = self.vocab.ordinary_tokens().into_iter().map(|(b, _)| b.to_vec()).collect();
+            v.sort();
+            v
+        })
+    }
+
+    /// Stable tokens of `text` and the set of token sequences that could complete its last piece
+    /// (tiktoken's `encode_with_unstable`, same results).
+    pub fn encode_with_unstable(&self, text: &str, policy: &SpecialPolicy) -> Result<(Vec<Rank>, Vec<Vec<Rank>>)> {
+        let (mut tokens, mut last) = self.encode_with_policy(text, policy)?;
+        if last == 0 {
+            return Ok((tokens, Vec::new()));
+        }
+        // A split can disappear when text is appended ("\n" + " " may become one "\n \n"-like
+        // piece under cl100k's `\s*[\r\n]+`): treat a trailing run of all-whitespace tokens as
+        // unstable too.
+        let all_space = |id: Rank| {
+            self.vocab
+                .token_bytes(id)
+                .is_some_and(|b| b.iter().all(|c| matches!(c, b' ' | b'\n' | b'\t')))
+        };
+        if all_space(tokens[tokens.len() - last]) {
+            while last < tokens.len() && all_space(tokens[tokens.len() - last - 1]) {
+                last += 1;
+            }
+        }
+        let unstable = self.decode_bytes(&tokens[tokens.len() - last..])?;
+        tokens.truncate(tokens.len() - last);
+        let mut completions: FxHashSet<Vec<Rank>> = FxHashSet::default();
+        if unstable.is_empty() {
+            return Ok((tokens, Vec::new()));
+        }
+        let sorted = self.sorted_token_bytes();
+        fn with_prefix<'a>(sorted: &'a [Vec<u8>], p: &'a [u8]) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
+            let lo = sorted.partition_point(|t| t.as_slice() < p);
+            sorted[lo..].iter().take_while(move |t| t.starts_with(p))
+        }
+        // Single tokens that extend the unstable bytes.
+        for t in with_prefix(sorted, &unstable) {
+            completions.insert(vec![self.vocab.rank(t).expect("sorted tokens are tokens")]);
+        }
+        // A token straddling the end at every other position: re-encode prefix + token.
+        for i in 1..unstable.len() {
+            let (prefix, suffix) = unstable.split_at(i);
+            for t in with_prefix(sorted, suffix) {
+                let mut possible = prefix.to_vec();
+                possible.extend_from_slice(t);
+                let encoded = match std::str::from_utf8(&possible) {
+                    Ok(s) => self.encode_ordinary(s)?,
+                    Err(_) => {
+                        let mut v = Vec::new();
+                        self.encode_piece(&possible, &mut v)?;
+                        v
+                    }
+                };
+                let mut seq = Vec::new();
+                let mut len = 0;
+                for id in encoded {
+                    seq.push(id);
+                    len += self.vocab.token_bytes(id).map_or(0, <[u8]>::len);
+                    if len >= unstable.len() {
+                        break;
+                    }
+                }
+                completions.insert(seq);
+            }
+        }
+        // Regex splits are not stable either: `\s+(?!\S)` can split a trailing whitespace run
+        // once more text follows, so the run minus its last character becomes possible.
+        if unstable.len() > 1 {
+            if let Some((c, w)) = last_char(&unstable) {
+                if c.is_whitespace() && unstable.len() > w {
+                    let mut v = Vec::new();
+                    self.encode_piece(&unstable[..unstable.len() - w], &mut v)?;
+                    self.encode_piece(&unstable[unstable.len() - w..], &mut v)?;
+                    completions.insert(v);
+                }
+            }
+        }
+        let mut completions: Vec<Vec<Rank>> = completions.into_iter().collect();
+        completions.sort();
+        Ok((tokens, completions))
+    }
+
+    /// Whether `id` is a special token.
+    pub fn is_special(&self, id: Rank) -> bool {
+        self.vocab.kind(id) == TokenKind::Special
+    }
+}
+
+/// The last character of `bytes` when it is valid UTF-8 there, with its width in bytes.
+fn last_char(bytes: &[u8]) -> Option<(char, usize)> {
+    let start = bytes.len().saturating_sub(4);
+    (start..bytes.len()).find_map(|i| {
+        std::str::from_utf8(&bytes[i..]).ok().and_then(|s| {
+            let mut it = s.chars();
+            let c = it.next()?;
+            it.next().is_none().then_some((c, bytes.len() - i))
+        })
+    })
+}
+
+/// Width of the UTF-8 sequence that starts with byte `b` (1 for a stray continuation byte).
+#[inline]
+pub(crate) fn utf8_width(b: u8) -> usize {
+    match b {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    }
+}
+
+/// Maps `f` over `items` on up to `num_threads` scoped threads (work stealing by an atomic
+/// index, so one long item does not stall a fixed share of the others). Order is kept, and the
+/// first error wins. No thread pool lives beyond the call: nothing to fork-protect.
+pub fn parallel_map<T: Sync, U: Send>(
+    items: &[T],
+    num_threads: usize,
+    f: impl Fn(&T) -> Result<U> + Sync,
+) -> Result<Vec<U>> {
+    let threads = num_threads.max(1).min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Result<U>>> = (0..items.len()).map(|_| None).collect();
+    let results: Vec<Vec<(usize, Result<U>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= items.len() {
+                            break;
+                        }
+                        mine.push((i, f(&items[i])));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    for (i, r) in results.into_iter().flatten() {
+        slots[i] = Some(r);
+    }
+    slots
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| Err(TokforgeError::InvalidArgument("worker thread panicked".into()))))
+        .collect()
+}
+
+/// Decodes ids one at a time and hands out only complete UTF-8 text, for serving loops that
+/// stream tokens to a user. Invalid sequences become U+FFFD (or an error when strict).
+#[derive(Debug, Default, Clone)]
+pub struct StreamDecoder {
+    pending: Vec<u8>,
+    strict: bool,
+}
+
+impl StreamDecoder {
+    /// A decoder; `strict` makes invalid UTF-8 an error instead of U+FFFD.
+    pub fn new(strict: bool) -> Self {
+        StreamDecoder { pending: Vec::new(), strict }
+    }
+
+    /// Adds one id and returns the text that is now complete (possibly empty).
+    pub fn push(&mut self, vocab: &Vocab, id: Rank) -> Result<String> {
+        let b = vocab.token_bytes(id).ok_or(TokforgeError::UnknownToken(id as u64))?;
+        self.pending.extend_from_slice(b);
+        self.drain(false)
+    }
+
+    /// Ends the stream: returns what is left (an incomplete tail becomes U+FFFD, or an error
+    /// when strict).
+    pub fn finish(&mut self) -> Result<String> {
+        self.drain(true)
+    }
+
+    /// Bytes received but not yet emitted.
+    pub fn pending(&self) -> &[u8] {
+        &self.pending
+    }
+
+    fn drain(&mut self, at_end: bool) -> Result<String> {
+        let mut text = String::new();
+        let mut start = 0;
+        loop {
+            match std::str::from_utf8(&self.pending[start..]) {
+                Ok(s) => {
+                    text.push_str(s);
+                    start = self.pending.len();
+                    break;
+                }
+                Err(e) => {
+                    let valid = start + e.valid_up_to();
+                    text.push_str(std::str::from_utf8(&self.pending[start..valid]).expect("valid prefix"));
+                    match e.error_len() {
+                        Some(n) => {
+                            if self.strict {
+                                let offset = valid;
+                                self.pending.clear();
+                                return Err(TokforgeError::InvalidUtf8 { offset, context: " in the token stream".into() });
+                            }
+                            text.push('\u{FFFD}');
+                            start = valid + n;
+                        }
+                        None if at_end => {
+                            if self.strict {
+                                self.pending.clear();
+                                return Err(TokforgeError::InvalidUtf8 {
+                                    offset: valid,
+                                    context: ": the stream ended inside a character".into(),
+                                });
+                            }
+                            text.push('\u{FFFD}');
+                            start = self.pending.len();
+                            break;
+                        }
+                        None => {
+                            start = valid;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pending.drain(..start);
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pretokenize::{NoPretokenizer, PretokenizerSpec};
+
+    fn byte_vocab(extra: &[&str], specials: &[(&str, Rank)]) -> Vocab {
+        let mut ranks: Vec<(Vec<u8>, Rank)> = (0..=255u8).map(|b| (vec![b], b as Rank)).collect();
+        for (k, t) in extra.iter().enumerate() {
+            ranks.push((t.as_bytes().to_vec(), 256 + k as Rank));
+        }
+        Vocab::new(ranks, specials.iter().map(|(s, i)| (s.to_string(), *i)).collect(), None).unwrap()
+    }
+
+    fn cl100k_like(extra: &[&str], specials: &[(&str, Rank)]) -> Encoder {
+        let pre = PretokenizerSpec::from_name("cl100k").unwrap().build().unwrap();
+        Encoder::new(byte_vocab(extra, specials), pre).unwrap()
+    }
+
+    #[test]
+    fn specials_allowed_disallowed_and_plain() {
+        let enc = cl100k_like(&["he", "hel", "hell", "hello"], &[("<|eot|>", 1000)]);
+        let all = enc.policy(|_| true, |_| false);
+        let (ids, last) = enc.encode_with_policy("hello<|eot|>", &all).unwrap();
+        assert_eq!(ids, vec![259, 1000]);
+        assert_eq!(last, 0);
+        let err = enc.encode_with_policy("hi <|eot|>", &enc.default_policy()).unwrap_err();
+        assert!(matches!(err, TokforgeError::DisallowedSpecial(ref s) if s == "<|eot|>"));
+        let plain = enc.policy(|_| false, |_| false);
+        let (ids, _) = enc.encode_with_policy("<|eot|>", &plain).unwrap();
+        assert_eq!(enc.decode_bytes(&ids).unwrap(), b"<|eot|>");
+        assert!(!ids.contains(&1000));
+    }
+
+    #[test]
+    fn byte_fallback_for_unknown_characters() {
+        // Character-level vocabulary: a, b, ab, and the 256 fallback tokens at 0..256.
+        let ranks = vec![(b"a".to_vec(), 256), (b"b".to_vec(), 257), (b"ab".to_vec(), 258)];
+        let vocab = Vocab::new(ranks, vec![], Some((0..256).collect())).unwrap();
+        let enc = Encoder::new(vocab, Box::new(NoPretokenizer)).unwrap();
+        let ids = enc.encode_ordinary("ab€ba").unwrap();
+        assert_eq!(ids, vec![258, 0xE2, 0x82, 0xAC, 257, 256]);
+        assert_eq!(enc.decode_bytes(&ids).unwrap(), "ab€ba".as_bytes());
+    }
+
+    #[test]
+    fn char_vocab_without_fallback_is_an_error() {
+        let vocab = Vocab::new(vec![(b"a".to_vec(), 0)], vec![], None).unwrap();
+        let enc = Encoder::new(vocab, Box::new(NoPretokenizer)).unwrap();
+        assert!(matches!(enc.encode_ordinary("ax"), Err(TokforgeError::NotAToken(_))));
+    }
+
+    #[test]
+    fn stream_decoder_emits_whole_characters() {
+        let vocab = byte_vocab(&[], &[]);
+        let mut d = StreamDecoder::new(false);
+        let euro = "€".as_bytes();
+        assert_eq!(d.push(&vocab, euro[0] as Rank).unwrap(), "");
+        assert_eq!(d.push(&vocab, euro[1] as Rank).unwrap(), "");
+        assert_eq!(d.push(&vocab, euro[2] as Rank).unwrap(), "€");
+        assert_eq!(d.push(&vocab, 0xFF).unwrap(), "\u{FFFD}");
+        assert_eq!(d.push(&vocab, 0xE2).unwrap(), "");
+        assert_eq!(d.finish().unwrap(), "\u{FFFD}");
+        let mut strict = StreamDecoder::new(true);
+        assert!(strict.push(&vocab, 0xFF).is_err());
+    }
+
+    #[test]
+    fn batch_equals_single() {
+        let enc = cl100k_like(&["he", "ll", "llo"], &[]);
+        let texts: Vec<String> = (0..50).map(|i| format!("hello {i} world {}", "x".repeat(i))).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let p = enc.default_policy();
+        let batch = enc.encode_batch(&refs, &p, 4).unwrap();
+        for (t, b) in refs.iter().zip(batch) {
+            assert_eq!(enc.encode_ordinary(t).unwrap(), b);
+        }
+    }
+
+    #[test]
+    fn long_piece_round_trips() {
+        let enc = cl100k_like(&["aa", "aaaa", "aaaaaaaa"], &[]);
+        let text = "a".repeat(100_001);
+        let ids = enc.encode_ordinary(&text).unwrap();
+        assert_eq!(enc.decode_bytes(&ids).unwrap(), text.as_bytes());
+        assert_eq!(ids.len(), 100_001 / 8 + 1);
+    }
+}

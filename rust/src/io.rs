@@ -1,0 +1,359 @@
+//! File formats: tiktoken's `.tiktoken` rank files and tokforge's own single-file JSON.
+//!
+//! # The tokforge file (version 1)
+//! One JSON object, UTF-8:
+//! ```json
+//! {
+//!   "format": "tokforge", "version": 1, "name": "my-vocab",
+//!   "pretokenizer": {"type": "regex", "pattern": "...", "preset": "cl100k"},
+//!   "model": {"type": "merges", "merges": [[108, 111], [256, 119]]},
+//!   "special_tokens": {"<|endoftext|>": 258},
+//!   "byte_fallback": null,
+//!   "metadata": {}
+//! }
+//! ```
+//! - `pretokenizer.type` is `regex` (with `pattern`, and `preset` when it is one), `whitespace`,
+//!   `none`, or `callable` (a Python function, which the file cannot hold: loading such a file
+//!   needs the function passed again).
+//! - `model.type` is `merges` (byte-level BPE: ids 0..=255 are the single bytes, merge `k` joins
+//!   two ids into id `256 + k`; the merges are the source of truth and the vocabulary is derived)
+//!   or `ranks` (`tokens[i]` is the base64 of the token whose id/rank is `i`, `null` for an unused
+//!   id; used for vocabularies such as cl100k whose merges are not known).
+//! - `byte_fallback` is `null` or the 256 ids of the `<0x00>`..`<0xFF>` tokens.
+//! - Readers refuse a `version` newer than they know.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TokforgeError};
+use crate::pretokenize::PretokenizerSpec;
+use crate::vocab::{Rank, Vocab};
+
+/// The tokforge file format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Parses the text of a `.tiktoken` rank file: one `base64 rank` pair per line.
+/// `path` is only used in error messages.
+pub fn parse_tiktoken(text: &[u8], path: &str) -> Result<Vec<(Vec<u8>, Rank)>> {
+    let bad = |line: usize, reason: String| TokforgeError::BadVocabFile { path: path.to_string(), line, reason };
+    let text = std::str::from_utf8(text).map_err(|e| {
+        let line = 1 + text[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        bad(line, "not UTF-8 text".into())
+    })?;
+    let mut out = Vec::new();
+    let mut seen_tokens = rustc_hash::FxHashSet::default();
+    let mut seen_ranks = rustc_hash::FxHashSet::default();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut parts = line.split_ascii_whitespace();
+        let (tok, rank) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(t), Some(r), None) => (t, r),
+            _ => return Err(bad(n, format!("expected `<base64 token> <rank>`, got {:?}", trunc(line)))),
+        };
+        let bytes = B64.decode(tok).map_err(|e| bad(n, format!("bad base64 {:?}: {e}", trunc(tok))))?;
+        if bytes.is_empty() {
+            return Err(bad(n, "empty token".into()));
+        }
+        let rank: Rank = rank.parse().map_err(|_| bad(n, format!("bad rank {:?}", trunc(rank))))?;
+        if !seen_ranks.insert(rank) {
+            return Err(bad(n, format!("rank {rank} appears twice")));
+        }
+        if !seen_tokens.insert(bytes.clone()) {
+            return Err(bad(n, format!("token {tok} appears twice")));
+        }
+        out.push((bytes, rank));
+    }
+    if out.is_empty() {
+        return Err(bad(0, "no tokens in file".into()));
+    }
+    Ok(out)
+}
+
+fn trunc(s: &str) -> String {
+    if s.len() <= 60 {
+        return s.to_string();
+    }
+    let mut end = 60;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+/// Writes ordinary tokens as a `.tiktoken` rank file (sorted by rank).
+pub fn format_tiktoken(vocab: &Vocab) -> Vec<u8> {
+    let mut out = Vec::with_capacity(vocab.n_ordinary() * 12);
+    for (bytes, rank) in vocab.ordinary_tokens() {
+        out.extend_from_slice(B64.encode(bytes).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(rank.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The ordinary tokens of a byte-level BPE defined by its merges: ids 0..=255 are the bytes and
+/// merge `k` makes id `256 + k` from two earlier ids.
+pub fn ranks_from_merges(merges: &[(Rank, Rank)]) -> Result<Vec<(Vec<u8>, Rank)>> {
+    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    for (k, &(a, b)) in merges.iter().enumerate() {
+        let id = 256 + k;
+        let (a, b) = (a as usize, b as usize);
+        if a >= id || b >= id {
+            return Err(TokforgeError::InvalidVocab(format!(
+                "merge {k} ({a}, {b}) refers to an id not yet defined (merge {k} defines id {id})"
+            )));
+        }
+        let mut t = tokens[a].clone();
+        t.extend_from_slice(&tokens[b]);
+        tokens.push(t);
+    }
+    Ok(tokens.into_iter().enumerate().map(|(i, t)| (t, i as Rank)).collect())
+}
+
+/// Everything a tokforge file holds.
+#[derive(Debug, Clone)]
+pub struct TokenizerFile {
+    /// The tokenizer's name.
+    pub name: String,
+    /// The pretokenizer.
+    pub pretokenizer: PretokenizerSpec,
+    /// Ordinary tokens with their ranks.
+    pub ranks: Vec<(Vec<u8>, Rank)>,
+    /// The merges, when the vocabulary was defined by them (byte-level BPE).
+    pub merges: Option<Vec<(Rank, Rank)>>,
+    /// Special tokens and their ids.
+    pub special_tokens: Vec<(String, Rank)>,
+    /// Ids of `<0x00>`..`<0xFF>`, for byte fallback.
+    pub byte_fallback: Option<Vec<Rank>>,
+    /// Free-form metadata (training options, source, ...), kept as JSON.
+    pub metadata: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJson {
+    format: String,
+    version: u32,
+    #[serde(default)]
+    name: String,
+    pretokenizer: PretokJson,
+    model: ModelJson,
+    #[serde(default)]
+    special_tokens: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    byte_fallback: Option<Vec<Rank>>,
+    #[serde(default)]
+    metadata: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum PretokJson {
+    Regex {
+        pattern: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preset: Option<String>,
+    },
+    Whitespace,
+    None,
+    Callable,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum ModelJson {
+    Merges { merges: Vec<(Rank, Rank)> },
+    Ranks { tokens: Vec<Option<String>> },
+}
+
+impl TokenizerFile {
+    /// Parses a tokforge JSON file; `path` is only used in error messages.
+    pub fn parse(text: &[u8], path: &str) -> Result<Self> {
+        let bad = |line: usize, reason: String| TokforgeError::BadVocabFile { path: path.to_string(), line, reason };
+        // Check the header first so that a wrong file type gets a clear message.
+        let value: serde_json::Value =
+            serde_json::from_slice(text).map_err(|e| bad(e.line(), format!("not valid JSON: {e}")))?;
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some("tokforge") => {}
+            _ => return Err(bad(1, "not a tokforge file (no \"format\": \"tokforge\")".into())),
+        }
+        match value.get("version").and_then(|v| v.as_u64()) {
+            Some(v) if v >= 1 && v <= FORMAT_VERSION as u64 => {}
+            Some(v) => {
+                return Err(bad(1, format!("file format version {v}; this tokforge reads up to {FORMAT_VERSION}")))
+            }
+            None => return Err(bad(1, "missing \"version\"".into())),
+        }
+        let f: FileJson = serde_json::from_slice(text).map_err(|e| bad(e.line(), e.to_string()))?;
+        let pretokenizer = match f.pretokenizer {
+            PretokJson::Regex { pattern, preset } => PretokenizerSpec::Regex { pattern, preset },
+            PretokJson::Whitespace => PretokenizerSpec::Whitespace,
+            PretokJson::None => PretokenizerSpec::None,
+            PretokJson::Callable => PretokenizerSpec::Callable,
+        };
+        let (ranks, merges) = match f.model {
+            ModelJson::Merges { merges } => (ranks_from_merges(&merges).map_err(|e| bad(0, e.to_string()))?, Some(merges)),
+            ModelJson::Ranks { tokens } => {
+                let mut ranks = Vec::with_capacity(tokens.len());
+                for (i, t) in tokens.into_iter().enumerate() {
+                    if let Some(t) = t {
+                        let b = B64.decode(&t).map_err(|e| bad(0, format!("model.tokens[{i}]: bad base64: {e}")))?;
+                        ranks.push((b, i as Rank));
+                    }
+                }
+                (ranks, None)
+            }
+        };
+        let mut special_tokens = Vec::new();
+        for (k, v) in f.special_tokens {
+            let id = v
+                .as_u64()
+                .filter(|&i| i <= u32::MAX as u64)
+                .ok_or_else(|| bad(0, format!("special token {k:?}: id must be a non-negative integer")))?;
+            special_tokens.push((k, id as Rank));
+        }
+        special_tokens.sort_by_key(|(_, i)| *i);
+        Ok(TokenizerFile {
+            name: f.name,
+            pretokenizer,
+            ranks,
+            merges,
+            special_tokens,
+            byte_fallback: f.byte_fallback,
+            metadata: f.metadata,
+        })
+    }
+
+    /// Serialises to the tokforge JSON format.
+    pub fn to_json(&self) -> Vec<u8> {
+        let model = match &self.merges {
+            Some(m) => ModelJson::Merges { merges: m.clone() },
+            None => {
+                let n = self.ranks.iter().map(|(_, r)| *r as usize + 1).max().unwrap_or(0);
+                let mut tokens = vec![None; n];
+                for (b, r) in &self.ranks {
+                    tokens[*r as usize] = Some(B64.encode(b));
+                }
+                ModelJson::Ranks { tokens }
+            }
+        };
+        let pretokenizer = match &self.pretokenizer {
+            PretokenizerSpec::Regex { pattern, preset } => {
+                PretokJson::Regex { pattern: pattern.clone(), preset: preset.clone() }
+            }
+            PretokenizerSpec::Whitespace => PretokJson::Whitespace,
+            PretokenizerSpec::None => PretokJson::None,
+            PretokenizerSpec::Callable => PretokJson::Callable,
+        };
+        let special_tokens = self
+            .special_tokens
+            .iter()
+            .map(|(s, i)| (s.clone(), serde_json::Value::from(*i)))
+            .collect();
+        let f = FileJson {
+            format: "tokforge".into(),
+            version: FORMAT_VERSION,
+            name: self.name.clone(),
+            pretokenizer,
+            model,
+            special_tokens,
+            byte_fallback: self.byte_fallback.clone(),
+            metadata: if self.metadata.is_null() { serde_json::json!({}) } else { self.metadata.clone() },
+        };
+        let mut out = serde_json::to_vec(&f).expect("a tokenizer file always serialises");
+        out.push(b'\n');
+        out
+    }
+
+    /// Builds the vocabulary this file describes.
+    pub fn vocab(&self) -> Result<Vocab> {
+        Vocab::new(self.ranks.clone(), self.special_tokens.clone(), self.byte_fallback.clone())
+    }
+}
+
+/// Writes `data` to `path` atomically: a temporary file in the same folder, flushed, then
+/// renamed over the target. A crash mid-write leaves the old file intact and no partial file.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| TokforgeError::InvalidArgument(format!("{}: not a file path", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{:x}",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        TokforgeError::io(path, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiktoken_round_trip_and_errors() {
+        let text = b"YQ== 0\nYg== 1\n\nYWI= 2\n";
+        let ranks = parse_tiktoken(text, "x").unwrap();
+        assert_eq!(ranks, vec![(b"a".to_vec(), 0), (b"b".to_vec(), 1), (b"ab".to_vec(), 2)]);
+        let v = Vocab::new(ranks, vec![], None).unwrap();
+        assert_eq!(format_tiktoken(&v), b"YQ== 0\nYg== 1\nYWI= 2\n");
+        let err = parse_tiktoken(b"YQ== 0\nYg== zero\n", "v.tiktoken").unwrap_err().to_string();
+        assert!(err.starts_with("v.tiktoken:2:"), "{err}");
+        assert!(parse_tiktoken(b"YQ== 0\nYQ== 1\n", "x").unwrap_err().to_string().contains("twice"));
+        assert!(parse_tiktoken(b"", "x").is_err());
+        assert!(parse_tiktoken(b"!!! 0\n", "x").is_err());
+    }
+
+    #[test]
+    fn merges_define_tokens() {
+        let r = ranks_from_merges(&[(108, 111), (256, 119)]).unwrap();
+        assert_eq!(r[256], (b"lo".to_vec(), 256));
+        assert_eq!(r[257], (b"low".to_vec(), 257));
+        assert!(ranks_from_merges(&[(300, 1)]).is_err());
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let f = TokenizerFile {
+            name: "t".into(),
+            pretokenizer: PretokenizerSpec::Whitespace,
+            ranks: ranks_from_merges(&[(108, 111)]).unwrap(),
+            merges: Some(vec![(108, 111)]),
+            special_tokens: vec![("<|eot|>".into(), 257)],
+            byte_fallback: None,
+            metadata: serde_json::json!({"k": 1}),
+        };
+        let text = f.to_json();
+        let g = TokenizerFile::parse(&text, "t.json").unwrap();
+        assert_eq!(g.ranks, f.ranks);
+        assert_eq!(g.special_tokens, f.special_tokens);
+        assert_eq!(g.pretokenizer, f.pretokenizer);
+        assert_eq!(g.metadata, f.metadata);
+        let bad = TokenizerFile::parse(b"{\"format\": \"tokforge\",\n \"version\": 99}", "b.json").unwrap_err();
+        assert!(bad.to_string().contains("version 99"), "{bad}");
+        let bad = TokenizerFile::parse(b"{\n\"format\": \"tokforge\", \"version\": 1,\n\"model\": 3}", "b.json");
+        assert!(bad.is_err());
+    }
+}
