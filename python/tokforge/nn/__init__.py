@@ -17,11 +17,15 @@ and attention heatmaps behind ``tokforge run-model --trace``). Only NumPy is req
 
 from .config import Config as Config
 from .functional import attention as attention
+from .functional import attention_scores as attention_scores
 from .functional import causal_mask as causal_mask
 from .functional import embed as embed
+from .functional import erf as erf
+from .functional import ffn as ffn
 from .functional import gelu as gelu
 from .functional import gelu_tanh as gelu_tanh
 from .functional import layer_norm as layer_norm
+from .functional import linear as linear
 from .functional import merge_heads as merge_heads
 from .functional import rope as rope
 from .functional import rope_angles as rope_angles

@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "attention",
+    "attention_scores",
     "causal_mask",
     "embed",
     "erf",
@@ -149,6 +150,21 @@ def causal_mask(n_q: int, n_kv: int) -> np.ndarray:
     return np.tri(n_q, n_kv, k=n_kv - n_q, dtype=bool)  # [n_q, n_kv]
 
 
+def attention_scores(q: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """How well each query matches each key: ``q k^T / sqrt(d_k)``.
+
+    Dividing by ``sqrt(d_k)`` keeps the scores' spread near 1 whatever the head width (a dot
+    product of ``d_k`` unit-variance terms has variance ``d_k``), so softmax does not saturate.
+
+    >>> q = np.array([[1.0, 0.0, 1.0, 0.0]])
+    >>> attention_scores(q, np.array([[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]])).tolist()
+    [[0.5, 1.0]]
+    """
+    d_k = q.shape[-1]
+    return q @ np.swapaxes(k, -1, -2) / math.sqrt(d_k)  # [..., n_q, d_k] @ [..., d_k, n_kv]
+    #                                                     -> [..., n_q, n_kv]
+
+
 def attention(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -168,9 +184,7 @@ def attention(
     >>> w.round(2).tolist()[0], out.round(3).tolist()[0]
     ([0.27, 0.27, 0.45], [0.726, 0.726, 0.274, 0.274])
     """
-    d_k = q.shape[-1]
-    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(d_k)  # [..., n_q, d_k] @ [..., d_k, n_kv]
-    #                                                        -> [..., n_q, n_kv]
+    scores = attention_scores(q, k)  # [..., n_q, d_k], [..., n_kv, d_k] -> [..., n_q, n_kv]
     if causal:
         mask = causal_mask(q.shape[-2], k.shape[-2])  # [n_q, n_kv]
         scores = np.where(mask, scores, -np.inf)  # [..., n_q, n_kv], hidden keys -> -inf

@@ -16,6 +16,7 @@ function as an uncached one, only fed one token at a time.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -308,6 +309,10 @@ class Transformer:
         from .weights import load_gpt2
 
         params, config = load_gpt2(path, dtype=dtype)
+        if config.eos_id is None and tokenizer is not None:
+            # No config.json to say which id ends a text: take the tokenizer's <|endoftext|>.
+            eos = Config.from_tokenizer(tokenizer, vocab_size=config.vocab_size).eos_id
+            config = dataclasses.replace(config, eos_id=eos)
         return cls(config, params=params, tokenizer=tokenizer)
 
     # -- inference -----------------------------------------------------------------------------

@@ -224,8 +224,7 @@ def _read_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{name}: safetensors header is not JSON: {e}") from None
     if not isinstance(header, dict):
-        # A malformed file, not a wrong argument type: ValueError like every other format error.
-        raise ValueError(f"{name}: safetensors header is not a JSON object")  # noqa: TRY004
+        raise ValueError(f"{name}: safetensors header is not a JSON object")
     return header, 8 + n
 
 
