@@ -45,7 +45,9 @@ pub fn merge_small(vocab: &Vocab, piece: &[u8], starts: &[usize]) -> Vec<usize> 
     parts.push((piece.len(), Rank::MAX));
     let pair_rank = |parts: &[(usize, Rank)], i: usize| -> Rank {
         if i + 2 < parts.len() {
-            vocab.rank(&piece[parts[i].0..parts[i + 2].0]).unwrap_or(Rank::MAX)
+            vocab
+                .rank(&piece[parts[i].0..parts[i + 2].0])
+                .unwrap_or(Rank::MAX)
         } else {
             Rank::MAX
         }
@@ -96,7 +98,9 @@ pub fn merge_large(vocab: &Vocab, piece: &[u8], starts: &[usize]) -> Vec<usize> 
     let pair_rank = |next: &[u32], i: usize| -> Rank {
         match next[i] {
             NONE => Rank::MAX,
-            j => vocab.rank(&piece[start[i]..end_of(next, j as usize)]).unwrap_or(Rank::MAX),
+            j => vocab
+                .rank(&piece[start[i]..end_of(next, j as usize)])
+                .unwrap_or(Rank::MAX),
         }
     };
 
@@ -201,7 +205,12 @@ mod tests {
                 })
                 .collect();
             let all: Vec<usize> = (0..p.len()).collect();
-            assert_eq!(merge_small(&v, &p, &all), merge_large(&v, &p, &all), "{:?}", p);
+            assert_eq!(
+                merge_small(&v, &p, &all),
+                merge_large(&v, &p, &all),
+                "{:?}",
+                p
+            );
         }
     }
 }

@@ -47,8 +47,11 @@ pub struct Encoder {
 impl Encoder {
     /// An encoder over `vocab` that splits text with `pretok`.
     pub fn new(vocab: Vocab, pretok: Box<dyn Pretokenizer>) -> Result<Self> {
-        let specials: Vec<(String, Rank)> =
-            vocab.specials().into_iter().map(|(s, i)| (s.to_string(), i)).collect();
+        let specials: Vec<(String, Rank)> = vocab
+            .specials()
+            .into_iter()
+            .map(|(s, i)| (s.to_string(), i))
+            .collect();
         let special_matcher = if specials.is_empty() {
             None
         } else {
@@ -59,7 +62,13 @@ impl Encoder {
                     .map_err(|e| TokforgeError::InvalidVocab(format!("special tokens: {e}")))?,
             )
         };
-        Ok(Encoder { vocab, pretok, specials, special_matcher, sorted_tokens: OnceLock::new() })
+        Ok(Encoder {
+            vocab,
+            pretok,
+            specials,
+            special_matcher,
+            sorted_tokens: OnceLock::new(),
+        })
     }
 
     /// The vocabulary.
@@ -83,7 +92,11 @@ impl Encoder {
     }
 
     /// A policy from two predicates over special-token text.
-    pub fn policy(&self, allowed: impl Fn(&str) -> bool, disallowed: impl Fn(&str) -> bool) -> SpecialPolicy {
+    pub fn policy(
+        &self,
+        allowed: impl Fn(&str) -> bool,
+        disallowed: impl Fn(&str) -> bool,
+    ) -> SpecialPolicy {
         SpecialPolicy {
             allowed: self.specials.iter().map(|(s, _)| allowed(s)).collect(),
             disallowed: self.specials.iter().map(|(s, _)| disallowed(s)).collect(),
@@ -120,7 +133,11 @@ impl Encoder {
     /// Encodes `text`, cutting at the special tokens `policy` allows and failing on the first
     /// disallowed one. Returns the ids and how many of them come from the last piece (0 when the
     /// text ends with a special token), which `encode_with_unstable` needs.
-    pub fn encode_with_policy(&self, text: &str, policy: &SpecialPolicy) -> Result<(Vec<Rank>, usize)> {
+    pub fn encode_with_policy(
+        &self,
+        text: &str,
+        policy: &SpecialPolicy,
+    ) -> Result<(Vec<Rank>, usize)> {
         let mut out = Vec::with_capacity(text.len() / 4 + 1);
         let mut ranges = Vec::new();
         let matcher = match (&self.special_matcher, policy.any()) {
@@ -145,7 +162,9 @@ impl Encoder {
                             break Some((m.start(), m.end(), self.specials[k].1));
                         }
                         if policy.disallowed[k] {
-                            return Err(TokforgeError::DisallowedSpecial(self.specials[k].0.clone()));
+                            return Err(TokforgeError::DisallowedSpecial(
+                                self.specials[k].0.clone(),
+                            ));
                         }
                         from = m.start() + 1;
                     }
@@ -170,7 +189,12 @@ impl Encoder {
 
     /// Encodes a stretch of text with no special tokens in it; returns the number of ids of its
     /// last piece.
-    fn encode_stretch(&self, text: &str, ranges: &mut Vec<Range<usize>>, out: &mut Vec<Rank>) -> Result<usize> {
+    fn encode_stretch(
+        &self,
+        text: &str,
+        ranges: &mut Vec<Range<usize>>,
+        out: &mut Vec<Rank>,
+    ) -> Result<usize> {
         ranges.clear();
         self.pretok.split(text, ranges)?;
         let mut last = 0;
@@ -249,13 +273,24 @@ impl Encoder {
         for (k, &s) in starts.iter().enumerate() {
             let e = starts.get(k + 1).copied().unwrap_or(piece.len());
             // Every part is a token: it began as one and only merges into ranked tokens.
-            out.push(self.vocab.rank(&piece[s..e]).expect("merged part is a token"));
+            out.push(
+                self.vocab
+                    .rank(&piece[s..e])
+                    .expect("merged part is a token"),
+            );
         }
     }
 
     /// Encodes many texts on up to `num_threads` threads; the result is in input order.
-    pub fn encode_batch(&self, texts: &[&str], policy: &SpecialPolicy, num_threads: usize) -> Result<Vec<Vec<Rank>>> {
-        parallel_map(texts, num_threads, |t| self.encode_with_policy(t, policy).map(|(v, _)| v))
+    pub fn encode_batch(
+        &self,
+        texts: &[&str],
+        policy: &SpecialPolicy,
+        num_threads: usize,
+    ) -> Result<Vec<Vec<Rank>>> {
+        parallel_map(texts, num_threads, |t| {
+            self.encode_with_policy(t, policy).map(|(v, _)| v)
+        })
     }
 
     /// The id of a single token given by its bytes: an ordinary token, or a special token's text.
@@ -268,7 +303,9 @@ impl Encoder {
                 return Ok(id);
             }
         }
-        Err(TokforgeError::NotAToken(String::from_utf8_lossy(bytes).into_owned()))
+        Err(TokforgeError::NotAToken(
+            String::from_utf8_lossy(bytes).into_owned(),
+        ))
     }
 
     /// Concatenated bytes of `ids` (special tokens decode to their text).
@@ -281,7 +318,12 @@ impl Encoder {
     /// Ordinary token bytes in sorted order.
     pub fn sorted_token_bytes(&self) -> &[Vec<u8>] {
         self.sorted_tokens.get_or_init(|| {
-            let mut v: Vec<Vec<u8>> = self.vocab.ordinary_tokens().into_iter().map(|(b, _)| b.to_vec()).collect();
+            let mut v: Vec<Vec<u8>> = self
+                .vocab
+                .ordinary_tokens()
+                .into_iter()
+                .map(|(b, _)| b.to_vec())
+                .collect();
             v.sort();
             v
         })
@@ -289,7 +331,11 @@ impl Encoder {
 
     /// Stable tokens of `text` and the set of token sequences that could complete its last piece
     /// (tiktoken's `encode_with_unstable`, same results).
-    pub fn encode_with_unstable(&self, text: &str, policy: &SpecialPolicy) -> Result<(Vec<Rank>, Vec<Vec<Rank>>)> {
+    pub fn encode_with_unstable(
+        &self,
+        text: &str,
+        policy: &SpecialPolicy,
+    ) -> Result<(Vec<Rank>, Vec<Vec<Rank>>)> {
         let (mut tokens, mut last) = self.encode_with_policy(text, policy)?;
         if last == 0 {
             return Ok((tokens, Vec::new()));
@@ -314,7 +360,10 @@ impl Encoder {
             return Ok((tokens, Vec::new()));
         }
         let sorted = self.sorted_token_bytes();
-        fn with_prefix<'a>(sorted: &'a [Vec<u8>], p: &'a [u8]) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
+        fn with_prefix<'a>(
+            sorted: &'a [Vec<u8>],
+            p: &'a [u8],
+        ) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
             let lo = sorted.partition_point(|t| t.as_slice() < p);
             sorted[lo..].iter().take_while(move |t| t.starts_with(p))
         }
@@ -425,14 +474,23 @@ pub fn parallel_map<T: Sync, U: Send>(
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     for (i, r) in results.into_iter().flatten() {
         slots[i] = Some(r);
     }
     slots
         .into_iter()
-        .map(|s| s.unwrap_or_else(|| Err(TokforgeError::InvalidArgument("worker thread panicked".into()))))
+        .map(|s| {
+            s.unwrap_or_else(|| {
+                Err(TokforgeError::InvalidArgument(
+                    "worker thread panicked".into(),
+                ))
+            })
+        })
         .collect()
 }
 
@@ -447,12 +505,17 @@ pub struct StreamDecoder {
 impl StreamDecoder {
     /// A decoder; `strict` makes invalid UTF-8 an error instead of U+FFFD.
     pub fn new(strict: bool) -> Self {
-        StreamDecoder { pending: Vec::new(), strict }
+        StreamDecoder {
+            pending: Vec::new(),
+            strict,
+        }
     }
 
     /// Adds one id and returns the text that is now complete (possibly empty).
     pub fn push(&mut self, vocab: &Vocab, id: Rank) -> Result<String> {
-        let b = vocab.token_bytes(id).ok_or(TokforgeError::UnknownToken(id as u64))?;
+        let b = vocab
+            .token_bytes(id)
+            .ok_or(TokforgeError::UnknownToken(id as u64))?;
         self.pending.extend_from_slice(b);
         self.drain(false)
     }
@@ -480,13 +543,18 @@ impl StreamDecoder {
                 }
                 Err(e) => {
                     let valid = start + e.valid_up_to();
-                    text.push_str(std::str::from_utf8(&self.pending[start..valid]).expect("valid prefix"));
+                    text.push_str(
+                        std::str::from_utf8(&self.pending[start..valid]).expect("valid prefix"),
+                    );
                     match e.error_len() {
                         Some(n) => {
                             if self.strict {
                                 let offset = valid;
                                 self.pending.clear();
-                                return Err(TokforgeError::InvalidUtf8 { offset, context: " in the token stream".into() });
+                                return Err(TokforgeError::InvalidUtf8 {
+                                    offset,
+                                    context: " in the token stream".into(),
+                                });
                             }
                             text.push('\u{FFFD}');
                             start = valid + n;
@@ -526,11 +594,19 @@ mod tests {
         for (k, t) in extra.iter().enumerate() {
             ranks.push((t.as_bytes().to_vec(), 256 + k as Rank));
         }
-        Vocab::new(ranks, specials.iter().map(|(s, i)| (s.to_string(), *i)).collect(), None).unwrap()
+        Vocab::new(
+            ranks,
+            specials.iter().map(|(s, i)| (s.to_string(), *i)).collect(),
+            None,
+        )
+        .unwrap()
     }
 
     fn cl100k_like(extra: &[&str], specials: &[(&str, Rank)]) -> Encoder {
-        let pre = PretokenizerSpec::from_name("cl100k").unwrap().build().unwrap();
+        let pre = PretokenizerSpec::from_name("cl100k")
+            .unwrap()
+            .build()
+            .unwrap();
         Encoder::new(byte_vocab(extra, specials), pre).unwrap()
     }
 
@@ -541,7 +617,9 @@ mod tests {
         let (ids, last) = enc.encode_with_policy("hello<|eot|>", &all).unwrap();
         assert_eq!(ids, vec![259, 1000]);
         assert_eq!(last, 0);
-        let err = enc.encode_with_policy("hi <|eot|>", &enc.default_policy()).unwrap_err();
+        let err = enc
+            .encode_with_policy("hi <|eot|>", &enc.default_policy())
+            .unwrap_err();
         assert!(matches!(err, TokforgeError::DisallowedSpecial(ref s) if s == "<|eot|>"));
         let plain = enc.policy(|_| false, |_| false);
         let (ids, _) = enc.encode_with_policy("<|eot|>", &plain).unwrap();
@@ -552,7 +630,11 @@ mod tests {
     #[test]
     fn byte_fallback_for_unknown_characters() {
         // Character-level vocabulary: a, b, ab, and the 256 fallback tokens at 0..256.
-        let ranks = vec![(b"a".to_vec(), 256), (b"b".to_vec(), 257), (b"ab".to_vec(), 258)];
+        let ranks = vec![
+            (b"a".to_vec(), 256),
+            (b"b".to_vec(), 257),
+            (b"ab".to_vec(), 258),
+        ];
         let vocab = Vocab::new(ranks, vec![], Some((0..256).collect())).unwrap();
         let enc = Encoder::new(vocab, Box::new(NoPretokenizer)).unwrap();
         let ids = enc.encode_ordinary("ab€ba").unwrap();
@@ -564,7 +646,10 @@ mod tests {
     fn char_vocab_without_fallback_is_an_error() {
         let vocab = Vocab::new(vec![(b"a".to_vec(), 0)], vec![], None).unwrap();
         let enc = Encoder::new(vocab, Box::new(NoPretokenizer)).unwrap();
-        assert!(matches!(enc.encode_ordinary("ax"), Err(TokforgeError::NotAToken(_))));
+        assert!(matches!(
+            enc.encode_ordinary("ax"),
+            Err(TokforgeError::NotAToken(_))
+        ));
     }
 
     #[test]
@@ -585,7 +670,9 @@ mod tests {
     #[test]
     fn batch_equals_single() {
         let enc = cl100k_like(&["he", "ll", "llo"], &[]);
-        let texts: Vec<String> = (0..50).map(|i| format!("hello {i} world {}", "x".repeat(i))).collect();
+        let texts: Vec<String> = (0..50)
+            .map(|i| format!("hello {i} world {}", "x".repeat(i)))
+            .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let p = enc.default_policy();
         let batch = enc.encode_batch(&refs, &p, 4).unwrap();

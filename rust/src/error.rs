@@ -36,7 +36,11 @@ pub enum TokforgeError {
 
     /// A vocabulary or tokenizer file that cannot be parsed; `line` is 1-based, 0 when unknown.
     #[error("{path}:{line}: {reason}")]
-    BadVocabFile { path: String, line: usize, reason: String },
+    BadVocabFile {
+        path: String,
+        line: usize,
+        reason: String,
+    },
 
     /// Bytes that are not valid UTF-8 where text was required.
     #[error("invalid UTF-8 at byte {offset}{context}")]
@@ -65,6 +69,9 @@ pub type Result<T> = std::result::Result<T, TokforgeError>;
 impl TokforgeError {
     /// Wraps an [`std::io::Error`] with the path it concerns.
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        TokforgeError::Io { path: path.as_ref().display().to_string(), source }
+        TokforgeError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
     }
 }

@@ -40,9 +40,16 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 /// Parses the text of a `.tiktoken` rank file: one `base64 rank` pair per line.
 /// `path` is only used in error messages.
 pub fn parse_tiktoken(text: &[u8], path: &str) -> Result<Vec<(Vec<u8>, Rank)>> {
-    let bad = |line: usize, reason: String| TokforgeError::BadVocabFile { path: path.to_string(), line, reason };
+    let bad = |line: usize, reason: String| TokforgeError::BadVocabFile {
+        path: path.to_string(),
+        line,
+        reason,
+    };
     let text = std::str::from_utf8(text).map_err(|e| {
-        let line = 1 + text[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        let line = 1 + text[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
         bad(line, "not UTF-8 text".into())
     })?;
     let mut out = Vec::new();
@@ -56,13 +63,22 @@ pub fn parse_tiktoken(text: &[u8], path: &str) -> Result<Vec<(Vec<u8>, Rank)>> {
         let mut parts = line.split_ascii_whitespace();
         let (tok, rank) = match (parts.next(), parts.next(), parts.next()) {
             (Some(t), Some(r), None) => (t, r),
-            _ => return Err(bad(n, format!("expected `<base64 token> <rank>`, got {:?}", trunc(line)))),
+            _ => {
+                return Err(bad(
+                    n,
+                    format!("expected `<base64 token> <rank>`, got {:?}", trunc(line)),
+                ))
+            }
         };
-        let bytes = B64.decode(tok).map_err(|e| bad(n, format!("bad base64 {:?}: {e}", trunc(tok))))?;
+        let bytes = B64
+            .decode(tok)
+            .map_err(|e| bad(n, format!("bad base64 {:?}: {e}", trunc(tok))))?;
         if bytes.is_empty() {
             return Err(bad(n, "empty token".into()));
         }
-        let rank: Rank = rank.parse().map_err(|_| bad(n, format!("bad rank {:?}", trunc(rank))))?;
+        let rank: Rank = rank
+            .parse()
+            .map_err(|_| bad(n, format!("bad rank {:?}", trunc(rank))))?;
         if !seen_ranks.insert(rank) {
             return Err(bad(n, format!("rank {rank} appears twice")));
         }
@@ -116,7 +132,11 @@ pub fn ranks_from_merges(merges: &[(Rank, Rank)]) -> Result<Vec<(Vec<u8>, Rank)>
         t.extend_from_slice(&tokens[b]);
         tokens.push(t);
     }
-    Ok(tokens.into_iter().enumerate().map(|(i, t)| (t, i as Rank)).collect())
+    Ok(tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (t, i as Rank))
+        .collect())
 }
 
 /// Everything a tokforge file holds.
@@ -178,18 +198,30 @@ enum ModelJson {
 impl TokenizerFile {
     /// Parses a tokforge JSON file; `path` is only used in error messages.
     pub fn parse(text: &[u8], path: &str) -> Result<Self> {
-        let bad = |line: usize, reason: String| TokforgeError::BadVocabFile { path: path.to_string(), line, reason };
+        let bad = |line: usize, reason: String| TokforgeError::BadVocabFile {
+            path: path.to_string(),
+            line,
+            reason,
+        };
         // Check the header first so that a wrong file type gets a clear message.
-        let value: serde_json::Value =
-            serde_json::from_slice(text).map_err(|e| bad(e.line(), format!("not valid JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(text)
+            .map_err(|e| bad(e.line(), format!("not valid JSON: {e}")))?;
         match value.get("format").and_then(|f| f.as_str()) {
             Some("tokforge") => {}
-            _ => return Err(bad(1, "not a tokforge file (no \"format\": \"tokforge\")".into())),
+            _ => {
+                return Err(bad(
+                    1,
+                    "not a tokforge file (no \"format\": \"tokforge\")".into(),
+                ))
+            }
         }
         match value.get("version").and_then(|v| v.as_u64()) {
             Some(v) if v >= 1 && v <= FORMAT_VERSION as u64 => {}
             Some(v) => {
-                return Err(bad(1, format!("file format version {v}; this tokforge reads up to {FORMAT_VERSION}")))
+                return Err(bad(
+                    1,
+                    format!("file format version {v}; this tokforge reads up to {FORMAT_VERSION}"),
+                ))
             }
             None => return Err(bad(1, "missing \"version\"".into())),
         }
@@ -201,12 +233,17 @@ impl TokenizerFile {
             PretokJson::Callable => PretokenizerSpec::Callable,
         };
         let (ranks, merges) = match f.model {
-            ModelJson::Merges { merges } => (ranks_from_merges(&merges).map_err(|e| bad(0, e.to_string()))?, Some(merges)),
+            ModelJson::Merges { merges } => (
+                ranks_from_merges(&merges).map_err(|e| bad(0, e.to_string()))?,
+                Some(merges),
+            ),
             ModelJson::Ranks { tokens } => {
                 let mut ranks = Vec::with_capacity(tokens.len());
                 for (i, t) in tokens.into_iter().enumerate() {
                     if let Some(t) = t {
-                        let b = B64.decode(&t).map_err(|e| bad(0, format!("model.tokens[{i}]: bad base64: {e}")))?;
+                        let b = B64
+                            .decode(&t)
+                            .map_err(|e| bad(0, format!("model.tokens[{i}]: bad base64: {e}")))?;
                         ranks.push((b, i as Rank));
                     }
                 }
@@ -218,7 +255,12 @@ impl TokenizerFile {
             let id = v
                 .as_u64()
                 .filter(|&i| i <= u32::MAX as u64)
-                .ok_or_else(|| bad(0, format!("special token {k:?}: id must be a non-negative integer")))?;
+                .ok_or_else(|| {
+                    bad(
+                        0,
+                        format!("special token {k:?}: id must be a non-negative integer"),
+                    )
+                })?;
             special_tokens.push((k, id as Rank));
         }
         special_tokens.sort_by_key(|(_, i)| *i);
@@ -238,7 +280,12 @@ impl TokenizerFile {
         let model = match &self.merges {
             Some(m) => ModelJson::Merges { merges: m.clone() },
             None => {
-                let n = self.ranks.iter().map(|(_, r)| *r as usize + 1).max().unwrap_or(0);
+                let n = self
+                    .ranks
+                    .iter()
+                    .map(|(_, r)| *r as usize + 1)
+                    .max()
+                    .unwrap_or(0);
                 let mut tokens = vec![None; n];
                 for (b, r) in &self.ranks {
                     tokens[*r as usize] = Some(B64.encode(b));
@@ -247,9 +294,10 @@ impl TokenizerFile {
             }
         };
         let pretokenizer = match &self.pretokenizer {
-            PretokenizerSpec::Regex { pattern, preset } => {
-                PretokJson::Regex { pattern: pattern.clone(), preset: preset.clone() }
-            }
+            PretokenizerSpec::Regex { pattern, preset } => PretokJson::Regex {
+                pattern: pattern.clone(),
+                preset: preset.clone(),
+            },
             PretokenizerSpec::Whitespace => PretokJson::Whitespace,
             PretokenizerSpec::None => PretokJson::None,
             PretokenizerSpec::Callable => PretokJson::Callable,
@@ -267,7 +315,11 @@ impl TokenizerFile {
             model,
             special_tokens,
             byte_fallback: self.byte_fallback.clone(),
-            metadata: if self.metadata.is_null() { serde_json::json!({}) } else { self.metadata.clone() },
+            metadata: if self.metadata.is_null() {
+                serde_json::json!({})
+            } else {
+                self.metadata.clone()
+            },
         };
         let mut out = serde_json::to_vec(&f).expect("a tokenizer file always serialises");
         out.push(b'\n');
@@ -276,7 +328,11 @@ impl TokenizerFile {
 
     /// Builds the vocabulary this file describes.
     pub fn vocab(&self) -> Result<Vocab> {
-        Vocab::new(self.ranks.clone(), self.special_tokens.clone(), self.byte_fallback.clone())
+        Vocab::new(
+            self.ranks.clone(),
+            self.special_tokens.clone(),
+            self.byte_fallback.clone(),
+        )
     }
 }
 
@@ -287,14 +343,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| TokforgeError::InvalidArgument(format!("{}: not a file path", path.display())))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        TokforgeError::InvalidArgument(format!("{}: not a file path", path.display()))
+    })?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}-{:x}",
         file_name.to_string_lossy(),
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
     ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -316,12 +374,20 @@ mod tests {
     fn tiktoken_round_trip_and_errors() {
         let text = b"YQ== 0\nYg== 1\n\nYWI= 2\n";
         let ranks = parse_tiktoken(text, "x").unwrap();
-        assert_eq!(ranks, vec![(b"a".to_vec(), 0), (b"b".to_vec(), 1), (b"ab".to_vec(), 2)]);
+        assert_eq!(
+            ranks,
+            vec![(b"a".to_vec(), 0), (b"b".to_vec(), 1), (b"ab".to_vec(), 2)]
+        );
         let v = Vocab::new(ranks, vec![], None).unwrap();
         assert_eq!(format_tiktoken(&v), b"YQ== 0\nYg== 1\nYWI= 2\n");
-        let err = parse_tiktoken(b"YQ== 0\nYg== zero\n", "v.tiktoken").unwrap_err().to_string();
+        let err = parse_tiktoken(b"YQ== 0\nYg== zero\n", "v.tiktoken")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("v.tiktoken:2:"), "{err}");
-        assert!(parse_tiktoken(b"YQ== 0\nYQ== 1\n", "x").unwrap_err().to_string().contains("twice"));
+        assert!(parse_tiktoken(b"YQ== 0\nYQ== 1\n", "x")
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
         assert!(parse_tiktoken(b"", "x").is_err());
         assert!(parse_tiktoken(b"!!! 0\n", "x").is_err());
     }
@@ -351,9 +417,13 @@ mod tests {
         assert_eq!(g.special_tokens, f.special_tokens);
         assert_eq!(g.pretokenizer, f.pretokenizer);
         assert_eq!(g.metadata, f.metadata);
-        let bad = TokenizerFile::parse(b"{\"format\": \"tokforge\",\n \"version\": 99}", "b.json").unwrap_err();
+        let bad = TokenizerFile::parse(b"{\"format\": \"tokforge\",\n \"version\": 99}", "b.json")
+            .unwrap_err();
         assert!(bad.to_string().contains("version 99"), "{bad}");
-        let bad = TokenizerFile::parse(b"{\n\"format\": \"tokforge\", \"version\": 1,\n\"model\": 3}", "b.json");
+        let bad = TokenizerFile::parse(
+            b"{\n\"format\": \"tokforge\", \"version\": 1,\n\"model\": 3}",
+            "b.json",
+        );
         assert!(bad.is_err());
     }
 }

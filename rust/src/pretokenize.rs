@@ -49,7 +49,10 @@ pub fn preset_pattern(name: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PretokenizerSpec {
     /// A regex (a preset's or the user's); `preset` keeps the preset's name when there is one.
-    Regex { pattern: String, preset: Option<String> },
+    Regex {
+        pattern: String,
+        preset: Option<String>,
+    },
     /// Runs of whitespace and runs of everything else, alternating; nothing is dropped.
     Whitespace,
     /// The whole text is one piece.
@@ -86,7 +89,9 @@ impl PretokenizerSpec {
     /// bindings supply their own implementation.
     pub fn build(&self) -> Result<Box<dyn Pretokenizer>> {
         match self {
-            PretokenizerSpec::Regex { pattern, .. } => Ok(Box::new(RegexPretokenizer::new(pattern)?)),
+            PretokenizerSpec::Regex { pattern, .. } => {
+                Ok(Box::new(RegexPretokenizer::new(pattern)?))
+            }
             PretokenizerSpec::Whitespace => Ok(Box::new(WhitespacePretokenizer)),
             PretokenizerSpec::None => Ok(Box::new(NoPretokenizer)),
             PretokenizerSpec::Callable => Err(TokforgeError::InvalidArgument(
@@ -134,7 +139,10 @@ impl RegexPretokenizer {
                 pattern: pattern.to_string(),
                 reason: e.to_string(),
             })?;
-        Ok(RegexPretokenizer { pattern: pattern.to_string(), regex })
+        Ok(RegexPretokenizer {
+            pattern: pattern.to_string(),
+            regex,
+        })
     }
 
     /// The regex source.
@@ -157,11 +165,18 @@ impl Pretokenizer for RegexPretokenizer {
     }
 
     fn spec(&self) -> PretokenizerSpec {
-        let preset = [("gpt2", GPT2_PATTERN), ("cl100k", CL100K_PATTERN), ("o200k", O200K_PATTERN)]
-            .iter()
-            .find(|(_, p)| *p == self.pattern)
-            .map(|(n, _)| n.to_string());
-        PretokenizerSpec::Regex { pattern: self.pattern.clone(), preset }
+        let preset = [
+            ("gpt2", GPT2_PATTERN),
+            ("cl100k", CL100K_PATTERN),
+            ("o200k", O200K_PATTERN),
+        ]
+        .iter()
+        .find(|(_, p)| *p == self.pattern)
+        .map(|(n, _)| n.to_string());
+        PretokenizerSpec::Regex {
+            pattern: self.pattern.clone(),
+            preset,
+        }
     }
 }
 
@@ -225,20 +240,44 @@ mod tests {
 
     #[test]
     fn presets_compile_and_split_known_examples() {
-        let cl = PretokenizerSpec::from_name("cl100k").unwrap().build().unwrap();
-        assert_eq!(pieces(&*cl, "Hello world 12345!"), ["Hello", " world", " ", "123", "45", "!"]);
-        assert_eq!(pieces(&*cl, "don't  stop\n\n"), ["don", "'t", " ", " stop", "\n\n"]);
-        let gpt2 = PretokenizerSpec::from_name("gpt2").unwrap().build().unwrap();
-        assert_eq!(pieces(&*gpt2, "Hello world 12345!"), ["Hello", " world", " 12345", "!"]);
-        let o200k = PretokenizerSpec::from_name("o200k").unwrap().build().unwrap();
-        assert_eq!(pieces(&*o200k, "HelloWorld I'M"), ["Hello", "World", " I'M"]);
+        let cl = PretokenizerSpec::from_name("cl100k")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            pieces(&*cl, "Hello world 12345!"),
+            ["Hello", " world", " ", "123", "45", "!"]
+        );
+        assert_eq!(
+            pieces(&*cl, "don't  stop\n\n"),
+            ["don", "'t", " ", " stop", "\n\n"]
+        );
+        let gpt2 = PretokenizerSpec::from_name("gpt2")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            pieces(&*gpt2, "Hello world 12345!"),
+            ["Hello", " world", " 12345", "!"]
+        );
+        let o200k = PretokenizerSpec::from_name("o200k")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            pieces(&*o200k, "HelloWorld I'M"),
+            ["Hello", "World", " I'M"]
+        );
     }
 
     #[test]
     fn whitespace_is_lossless() {
         let text = "low  lower\tlowest\n lowly ";
         let got = pieces(&WhitespacePretokenizer, text);
-        assert_eq!(got, ["low", "  ", "lower", "\t", "lowest", "\n ", "lowly", " "]);
+        assert_eq!(
+            got,
+            ["low", "  ", "lower", "\t", "lowest", "\n ", "lowly", " "]
+        );
         assert_eq!(got.concat(), text);
     }
 
@@ -250,13 +289,22 @@ mod tests {
 
     #[test]
     fn bad_pattern_and_preset_are_errors() {
-        assert!(matches!(RegexPretokenizer::new("(unclosed"), Err(TokforgeError::InvalidPattern { .. })));
-        assert!(matches!(PretokenizerSpec::from_name("nope"), Err(TokforgeError::UnknownPreset(_))));
+        assert!(matches!(
+            RegexPretokenizer::new("(unclosed"),
+            Err(TokforgeError::InvalidPattern { .. })
+        ));
+        assert!(matches!(
+            PretokenizerSpec::from_name("nope"),
+            Err(TokforgeError::UnknownPreset(_))
+        ));
     }
 
     #[test]
     fn spec_remembers_preset() {
         let p = RegexPretokenizer::new(CL100K_PATTERN).unwrap();
-        assert_eq!(p.spec(), PretokenizerSpec::from_name("cl100k_base").unwrap());
+        assert_eq!(
+            p.spec(),
+            PretokenizerSpec::from_name("cl100k_base").unwrap()
+        );
     }
 }

@@ -89,9 +89,13 @@ impl Vocab {
         let mut encoder = FxHashMap::with_capacity_and_hasher(ranks.len(), Default::default());
         for (bytes, rank) in ranks {
             if bytes.is_empty() {
-                return Err(TokforgeError::InvalidVocab(format!("token with rank {rank} is empty")));
+                return Err(TokforgeError::InvalidVocab(format!(
+                    "token with rank {rank} is empty"
+                )));
             }
-            claim(rank, TokenKind::Ordinary, bytes.clone(), &|| format!("token {:?}", show(&bytes)))?;
+            claim(rank, TokenKind::Ordinary, bytes.clone(), &|| {
+                format!("token {:?}", show(&bytes))
+            })?;
             if let Some(prev) = encoder.insert(bytes.clone(), rank) {
                 return Err(TokforgeError::InvalidVocab(format!(
                     "token {:?} appears twice, with ranks {prev} and {rank}",
@@ -103,11 +107,17 @@ impl Vocab {
         let mut special_ids = FxHashMap::default();
         for (text, id) in specials {
             if text.is_empty() {
-                return Err(TokforgeError::InvalidVocab("special token is the empty string".into()));
+                return Err(TokforgeError::InvalidVocab(
+                    "special token is the empty string".into(),
+                ));
             }
-            claim(id, TokenKind::Special, text.as_bytes().to_vec(), &|| format!("special {text:?}"))?;
+            claim(id, TokenKind::Special, text.as_bytes().to_vec(), &|| {
+                format!("special {text:?}")
+            })?;
             if special_map.insert(text.clone(), id).is_some() {
-                return Err(TokforgeError::InvalidVocab(format!("special token {text:?} appears twice")));
+                return Err(TokforgeError::InvalidVocab(format!(
+                    "special token {text:?} appears twice"
+                )));
             }
             special_ids.insert(id, text);
         }
@@ -115,7 +125,9 @@ impl Vocab {
             Some(f) => {
                 let mut arr = Box::new([0 as Rank; 256]);
                 for (b, id) in f.into_iter().enumerate() {
-                    claim(id, TokenKind::ByteFallback, vec![b as u8], &|| format!("<0x{b:02X}>"))?;
+                    claim(id, TokenKind::ByteFallback, vec![b as u8], &|| {
+                        format!("<0x{b:02X}>")
+                    })?;
                     arr[b] = id;
                 }
                 Some(arr)
@@ -140,7 +152,16 @@ impl Vocab {
             offsets.push(end);
         }
         let byte_level = (0..=255u8).all(|b| encoder.contains_key(&[b][..]));
-        Ok(Vocab { encoder, specials: special_map, special_ids, fallback, offsets, bytes, kind, byte_level })
+        Ok(Vocab {
+            encoder,
+            specials: special_map,
+            special_ids,
+            fallback,
+            offsets,
+            bytes,
+            kind,
+            byte_level,
+        })
     }
 
     /// The rank of a mergeable token.
@@ -161,7 +182,11 @@ impl Vocab {
 
     /// Special tokens, sorted by id.
     pub fn specials(&self) -> Vec<(&str, Rank)> {
-        let mut v: Vec<_> = self.specials.iter().map(|(s, &i)| (s.as_str(), i)).collect();
+        let mut v: Vec<_> = self
+            .specials
+            .iter()
+            .map(|(s, &i)| (s.as_str(), i))
+            .collect();
         v.sort_by_key(|&(_, i)| i);
         v
     }
@@ -194,7 +219,10 @@ impl Vocab {
 
     /// What an id is.
     pub fn kind(&self, id: Rank) -> TokenKind {
-        self.kind.get(id as usize).copied().unwrap_or(TokenKind::Unused)
+        self.kind
+            .get(id as usize)
+            .copied()
+            .unwrap_or(TokenKind::Unused)
     }
 
     /// One more than the largest id (tiktoken's `n_vocab`).
@@ -209,7 +237,11 @@ impl Vocab {
 
     /// Ordinary tokens as `(bytes, rank)`, sorted by rank.
     pub fn ordinary_tokens(&self) -> Vec<(&[u8], Rank)> {
-        let mut v: Vec<_> = self.encoder.iter().map(|(b, &r)| (b.as_slice(), r)).collect();
+        let mut v: Vec<_> = self
+            .encoder
+            .iter()
+            .map(|(b, &r)| (b.as_slice(), r))
+            .collect();
         v.sort_by_key(|&(_, r)| r);
         v
     }
@@ -256,17 +288,26 @@ mod tests {
         assert_eq!(v.kind(300), TokenKind::Special);
         assert_eq!(v.token_bytes(300), Some(&b"<|eot|>"[..]));
         let mut out = Vec::new();
-        assert!(matches!(v.decode_into(&[97, 280], &mut out), Err(TokforgeError::UnknownToken(280))));
+        assert!(matches!(
+            v.decode_into(&[97, 280], &mut out),
+            Err(TokforgeError::UnknownToken(280))
+        ));
     }
 
     #[test]
     fn duplicates_are_rejected() {
         let mut ranks = byte_vocab();
         ranks.push((b"a".to_vec(), 256));
-        assert!(matches!(Vocab::new(ranks, vec![], None), Err(TokforgeError::InvalidVocab(_))));
+        assert!(matches!(
+            Vocab::new(ranks, vec![], None),
+            Err(TokforgeError::InvalidVocab(_))
+        ));
         let mut ranks = byte_vocab();
         ranks.push((b"ab".to_vec(), 255));
-        assert!(matches!(Vocab::new(ranks, vec![], None), Err(TokforgeError::InvalidVocab(_))));
+        assert!(matches!(
+            Vocab::new(ranks, vec![], None),
+            Err(TokforgeError::InvalidVocab(_))
+        ));
         assert!(Vocab::new(byte_vocab(), vec![("x".into(), 3)], None).is_err());
         assert!(Vocab::new(vec![(vec![], 0)], vec![], None).is_err());
     }

@@ -1,0 +1,1 @@
+"""Drop-in shims for other tokenizer libraries' entry points."""

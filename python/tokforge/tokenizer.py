@@ -1,0 +1,645 @@
+"""The public :class:`Tokenizer`: tiktoken's ``Encoding`` API over tokforge's Rust core, plus
+loading, saving, pickling and a few things tiktoken does not offer."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Collection, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AbstractSet, Literal
+
+from . import _core
+from .errors import DisallowedSpecialTokenError, TokforgeError, TokforgeIOError, VocabFileError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["PretokenizerLike", "StreamDecoder", "Tokenizer"]
+
+#: A pretokenizer: a preset name (``"cl100k"``, ``"o200k"``, ``"gpt2"``, ``"whitespace"``,
+#: ``"none"``) or a callable ``str -> list[str]`` whose pieces concatenate to its input.
+PretokenizerLike = str | Callable[[str], list[str]]
+
+_PRESETS = ("gpt2", "cl100k", "o200k", "whitespace", "none")
+_DEFAULT_THREADS = 8
+
+
+def _fix_surrogates(text: str) -> str:
+    """What tiktoken does with a ``str`` that is not valid UTF-8 (lone surrogates): round-trip
+    through UTF-16 so that surrogate pairs join and lone ones become U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _pretokenizer_args(
+    pat_str: str | None, pretokenizer: PretokenizerLike | None
+) -> dict[str, Any]:
+    if pat_str is not None and pretokenizer is not None:
+        raise TypeError("give either pat_str (a regex) or pretokenizer, not both")
+    if pat_str is not None:
+        if not isinstance(pat_str, str):
+            raise TypeError(f"pat_str must be a str, not {type(pat_str).__name__}")
+        return {"pattern": pat_str}
+    if pretokenizer is None:
+        return {"preset": "cl100k"}
+    if isinstance(pretokenizer, str):
+        return {"preset": pretokenizer}
+    if callable(pretokenizer):
+        return {"callable": pretokenizer}
+    raise TypeError(
+        "pretokenizer must be a preset name "
+        f"({', '.join(_PRESETS)}) or a callable str -> list[str], "
+        f"not {type(pretokenizer).__name__}"
+    )
+
+
+class Tokenizer:
+    """A byte-level BPE tokenizer with tiktoken's ``Encoding`` API.
+
+    Construct it as you would a ``tiktoken.Encoding`` (same arguments, same results), or with
+    :meth:`from_tiktoken`, :meth:`load`, :meth:`from_merges`, or :func:`tokforge.train`.
+
+    >>> from tokforge import get_encoding
+    >>> enc = get_encoding("cl100k_base")  # doctest: +SKIP
+    >>> enc.encode("hello world")  # doctest: +SKIP
+    [15339, 1917]
+    """
+
+    _core: _core.CoreBPE
+    _callable: Callable[[str], list[str]] | None
+
+    def __init__(
+        self,
+        name: str = "",
+        *,
+        pat_str: str | None = None,
+        mergeable_ranks: dict[bytes, int] | None = None,
+        special_tokens: dict[str, int] | None = None,
+        explicit_n_vocab: int | None = None,
+        pretokenizer: PretokenizerLike | None = None,
+        byte_fallback: Sequence[int] | None = None,
+    ) -> None:
+        if mergeable_ranks is None:
+            raise TypeError("mergeable_ranks is required ({token bytes: rank})")
+        special_tokens = dict(special_tokens or {})
+        args = _pretokenizer_args(pat_str, pretokenizer)
+        core = _core.CoreBPE.from_ranks(
+            list(mergeable_ranks.items()),
+            list(special_tokens.items()),
+            byte_fallback=None if byte_fallback is None else list(byte_fallback),
+            name=name,
+            **args,
+        )
+        self._init(core, args.get("callable"))
+        if explicit_n_vocab:
+            count = len(mergeable_ranks) + len(special_tokens)
+            if count != explicit_n_vocab or self.max_token_value != explicit_n_vocab - 1:
+                raise TokforgeError(
+                    f"explicit_n_vocab={explicit_n_vocab} but the vocabulary has {count} tokens "
+                    f"and max token value {self.max_token_value}"
+                )
+
+    def _init(self, core: _core.CoreBPE, func: Callable[[str], list[str]] | None) -> None:
+        self._core = core
+        self._callable = func
+        self._special_tokens: dict[str, int] = dict(core.special_tokens)
+        self._special_set = frozenset(self._special_tokens)
+        self._special_values = frozenset(self._special_tokens.values())
+        self._default_disallowed = list(self._special_tokens)
+
+    @classmethod
+    def _from_core(
+        cls, core: _core.CoreBPE, func: Callable[[str], list[str]] | None = None
+    ) -> Tokenizer:
+        self = cls.__new__(cls)
+        self._init(core, func)
+        return self
+
+    # ----------------------------------------------------------------- constructors
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        pattern: str | None = None,
+        pretokenizer: PretokenizerLike | None = None,
+        special_tokens: dict[str, int] | None = None,
+        name: str | None = None,
+    ) -> Tokenizer:
+        """Loads a ``.tiktoken`` rank file (``base64 rank`` per line) with a pretokenizer
+        (``pattern`` regex or ``pretokenizer`` preset/callable; default ``cl100k``) and special
+        tokens. Malformed files raise :class:`~tokforge.errors.VocabFileError` with the line."""
+        p = Path(path)
+        data = _read_file(p)
+        args = _pretokenizer_args(pattern, pretokenizer)
+        core = _core.CoreBPE.from_tiktoken_bytes(
+            data,
+            list((special_tokens or {}).items()),
+            path=str(p),
+            name=name if name is not None else p.name.removesuffix(".tiktoken"),
+            **args,
+        )
+        return cls._from_core(core, args.get("callable"))
+
+    @classmethod
+    def from_merges(
+        cls,
+        merges: Iterable[tuple[int, int]],
+        *,
+        pattern: str | None = None,
+        pretokenizer: PretokenizerLike | None = None,
+        special_tokens: dict[str, int] | None = None,
+        name: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> Tokenizer:
+        """A byte-level BPE from its merges: ids 0..255 are the bytes, merge ``k`` joins two
+        earlier ids into id ``256 + k``.
+
+        >>> tok = Tokenizer.from_merges([(108, 111), (256, 119)], pretokenizer="whitespace")
+        >>> tok.encode("lower")
+        [257, 101, 114]
+        """
+        args = _pretokenizer_args(pattern, pretokenizer)
+        core = _core.CoreBPE.from_merges(
+            [(int(a), int(b)) for a, b in merges],
+            list((special_tokens or {}).items()),
+            name=name,
+            metadata_json=json.dumps(metadata or {}),
+            **args,
+        )
+        return cls._from_core(core, args.get("callable"))
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        pattern: str | None = None,
+        pretokenizer: PretokenizerLike | None = None,
+        special_tokens: dict[str, int] | None = None,
+    ) -> Tokenizer:
+        """Loads a tokenizer file, recognising the format by its content: tokforge JSON, or a
+        ``.tiktoken`` rank file (cl100k_base and o200k_base are recognised by their hash and get
+        their pattern and special tokens; other rank files need ``pattern`` or
+        ``pretokenizer``)."""
+        from .registry import known_rank_file
+
+        p = Path(path)
+        data = _read_file(p)
+        head = data[:4096].lstrip()
+        if head.startswith(b"{"):
+            try:
+                fmt = json.loads(data).get("format") if len(data) < (1 << 31) else None
+            except (ValueError, AttributeError):
+                fmt = None
+            if fmt != "tokforge" and fmt is not None or b'"model"' in head and fmt is None:
+                raise VocabFileError(
+                    f"{p}: a JSON file that is not a tokforge tokenizer "
+                    "(HF tokenizer.json files are not supported yet)"
+                )
+            func = pretokenizer if callable(pretokenizer) else None
+            core = _core.CoreBPE.from_json_bytes(data, path=str(p), callable=func)
+            return cls._from_core(core, func)
+        known = known_rank_file(data)
+        if known is not None and pattern is None and pretokenizer is None:
+            name, preset, specials = known
+            core = _core.CoreBPE.from_tiktoken_bytes(
+                data,
+                list((special_tokens if special_tokens is not None else specials).items()),
+                path=str(p),
+                preset=preset,
+                name=name,
+            )
+            return cls._from_core(core, None)
+        if pattern is None and pretokenizer is None:
+            raise TokforgeError(
+                f"{p}: a rank file without a known pattern; pass pattern=... or pretokenizer=..."
+            )
+        return cls.from_tiktoken(
+            p, pattern=pattern, pretokenizer=pretokenizer, special_tokens=special_tokens
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the tokforge JSON file atomically (a temporary file renamed over ``path``)."""
+        _core.CoreBPE.write_atomic(Path(path), self._core.to_json_bytes())
+
+    def to_tiktoken(self, path: str | os.PathLike[str]) -> None:
+        """Writes the ordinary tokens as a ``.tiktoken`` rank file that tiktoken loads."""
+        _core.CoreBPE.write_atomic(Path(path), self._core.to_tiktoken_bytes())
+
+    def to_json_bytes(self) -> bytes:
+        """The tokforge JSON file content."""
+        return self._core.to_json_bytes()
+
+    @classmethod
+    def from_json_bytes(
+        cls, data: bytes, *, pretokenizer: Callable[[str], list[str]] | None = None
+    ) -> Tokenizer:
+        """The inverse of :meth:`to_json_bytes`."""
+        return cls._from_core(_core.CoreBPE.from_json_bytes(data, callable=pretokenizer), pretokenizer)
+
+    # ----------------------------------------------------------------- pickling, repr
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unpickle, (self._core.to_json_bytes(), self._callable))
+
+    def __repr__(self) -> str:
+        kind, preset = self._core.pretokenizer_kind
+        pre = preset or kind
+        return (
+            f"<Tokenizer {self.name!r} n_vocab={self.n_vocab} pretokenizer={pre} "
+            f"specials={len(self._special_tokens)}>"
+        )
+
+    # ----------------------------------------------------------------- encoding
+
+    def _policy(
+        self,
+        text: str | None,
+        allowed_special: Literal["all"] | AbstractSet[str],
+        disallowed_special: Literal["all"] | Collection[str],
+    ) -> tuple[list[str], list[str]]:
+        if allowed_special == "all":
+            allowed: AbstractSet[str] = self._special_set
+        else:
+            allowed = allowed_special  # type: ignore[assignment]
+        if disallowed_special == "all":
+            if not allowed:
+                return [], self._default_disallowed
+            disallowed: Collection[str] = self._special_set - set(allowed)
+        else:
+            disallowed = disallowed_special
+        if isinstance(allowed, str) or isinstance(disallowed, str):
+            raise TypeError("allowed_special and disallowed_special take 'all' or a set of str")
+        extra = [t for t in disallowed if t not in self._special_set]
+        if extra and text is not None:
+            # tiktoken also refuses text matching a "disallowed" string that is no special token
+            hits = [(i, t) for t in extra if t and (i := text.find(t)) >= 0]
+            if hits:
+                raise DisallowedSpecialTokenError(min(hits)[1])
+        return list(allowed), [t for t in disallowed if t in self._special_set]
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encodes ``text``, treating special tokens' text as ordinary text.
+
+        >>> from tokforge import Tokenizer
+        >>> tok = Tokenizer.from_merges([(104, 105)], pretokenizer="gpt2")
+        >>> tok.encode_ordinary("hi hi")
+        [256, 32, 256]
+        """
+        try:
+            return self._core.encode_ordinary(text)
+        except UnicodeEncodeError:
+            return self._core.encode_ordinary(_fix_surrogates(text))
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> list[int]:
+        """Encodes ``text`` into token ids, exactly as ``tiktoken.Encoding.encode``.
+
+        Text matching a special token raises :class:`~tokforge.errors.DisallowedSpecialTokenError`
+        (a ``ValueError``) unless the token is in ``allowed_special`` (then it becomes the special
+        id) or left out of ``disallowed_special`` (then it is encoded as ordinary text).
+        """
+        allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
+        try:
+            return self._core.encode(text, allowed, disallowed)
+        except UnicodeEncodeError:
+            return self._core.encode(_fix_surrogates(text), allowed, disallowed)
+
+    def encode_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> npt.NDArray[np.uint32]:
+        """Like :meth:`encode`, returning a read-only ``uint32`` array without a Python list."""
+        import numpy as np
+
+        allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
+        try:
+            buf = self._core.encode_to_bytes(text, allowed, disallowed)
+        except UnicodeEncodeError:
+            buf = self._core.encode_to_bytes(_fix_surrogates(text), allowed, disallowed)
+        return np.frombuffer(buf, dtype="<u4")
+
+    def encode_ordinary_batch(
+        self, text: Sequence[str], *, num_threads: int = _DEFAULT_THREADS
+    ) -> list[list[int]]:
+        """Encodes many texts in parallel (Rust threads, GIL released), ignoring special tokens."""
+        return self._batch(text, [], [], num_threads)
+
+    def encode_batch(
+        self,
+        text: Sequence[str],
+        *,
+        num_threads: int = _DEFAULT_THREADS,
+        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> list[list[int]]:
+        """Encodes many texts in parallel; see :meth:`encode` for the special-token arguments."""
+        allowed, disallowed = self._policy(None, allowed_special, disallowed_special)
+        if len(disallowed) != len(list(disallowed_special)) and disallowed_special != "all":
+            for t in text:
+                self._policy(t, allowed_special, disallowed_special)
+        return self._batch(text, allowed, disallowed, num_threads)
+
+    def _batch(
+        self, text: Sequence[str], allowed: list[str], disallowed: list[str], num_threads: int
+    ) -> list[list[int]]:
+        texts = _as_text_list(text)
+        threads = _check_threads(num_threads)
+        try:
+            return self._core.encode_batch(texts, allowed, disallowed, threads)
+        except UnicodeEncodeError:
+            texts = [_fix_surrogates(t) for t in texts]
+            return self._core.encode_batch(texts, allowed, disallowed, threads)
+
+    def encode_batch_to_numpy(
+        self,
+        text: Sequence[str],
+        *,
+        num_threads: int = _DEFAULT_THREADS,
+        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
+        """Encodes many texts into one flat ``uint32`` array and ``uint64`` offsets
+        (``len(text) + 1`` of them): document ``i`` is ``ids[offsets[i]:offsets[i + 1]]``.
+        The layout datasets want, with no per-document Python list."""
+        import numpy as np
+
+        allowed, disallowed = self._policy(None, allowed_special, disallowed_special)
+        texts = _as_text_list(text)
+        threads = _check_threads(num_threads)
+        try:
+            ids, offsets = self._core.encode_batch_flat(texts, allowed, disallowed, threads)
+        except UnicodeEncodeError:
+            texts = [_fix_surrogates(t) for t in texts]
+            ids, offsets = self._core.encode_batch_flat(texts, allowed, disallowed, threads)
+        return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")
+
+    def encode_with_unstable(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> tuple[list[int], list[list[int]]]:
+        """Stable tokens of ``text`` and the token sequences that could complete its last piece
+        (tiktoken's ``encode_with_unstable``; completions come sorted)."""
+        allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
+        try:
+            return self._core.encode_with_unstable(text, allowed, disallowed)
+        except UnicodeEncodeError:
+            return self._core.encode_with_unstable(_fix_surrogates(text), allowed, disallowed)
+
+    def encode_single_token(self, text_or_bytes: str | bytes) -> int:
+        """The id of one token given as text or bytes (special tokens included); raises
+        :class:`~tokforge.errors.UnknownTokenError` (a ``KeyError``) otherwise."""
+        if isinstance(text_or_bytes, str):
+            text_or_bytes = text_or_bytes.encode("utf-8", "surrogatepass")
+        return self._core.encode_single_token(bytes(text_or_bytes))
+
+    def _encode_single_piece(self, text_or_bytes: str | bytes) -> list[int]:
+        if isinstance(text_or_bytes, str):
+            text_or_bytes = text_or_bytes.encode("utf-8")
+        return self._core.encode_single_piece(bytes(text_or_bytes))
+
+    def _encode_only_native_bpe(self, text: str) -> list[int]:
+        out: list[int] = []
+        for piece in self.split(text):
+            out.extend(self._encode_single_piece(piece))
+        return out
+
+    def split(self, text: str) -> list[str]:
+        """The pretokenizer's pieces of ``text`` (special tokens not cut out)."""
+        try:
+            return self._core.split(text)
+        except UnicodeEncodeError:
+            return self._core.split(_fix_surrogates(text))
+
+    # ----------------------------------------------------------------- decoding
+
+    def decode_bytes(self, tokens: Sequence[int]) -> bytes:
+        """The bytes of ``tokens`` concatenated. Unknown ids raise
+        :class:`~tokforge.errors.UnknownTokenError` (a ``KeyError``) naming the id."""
+        return self._core.decode_bytes(_as_id_list(tokens))
+
+    def decode(self, tokens: Sequence[int], errors: str = "replace") -> str:
+        """Decodes ``tokens`` to text; invalid UTF-8 is replaced (``errors="replace"``, lossy, as
+        in tiktoken) or raises (``errors="strict"``)."""
+        return self._core.decode_bytes(_as_id_list(tokens)).decode("utf-8", errors=errors)
+
+    def decode_single_token_bytes(self, token: int) -> bytes:
+        """The bytes of one token (special tokens decode to their text)."""
+        return self._core.decode_single_token_bytes(_as_id(token))
+
+    def decode_tokens_bytes(self, tokens: Sequence[int]) -> list[bytes]:
+        """The bytes of each token, for seeing a tokenization."""
+        return self._core.decode_tokens_bytes(_as_id_list(tokens))
+
+    def decode_with_offsets(self, tokens: Sequence[int]) -> tuple[str, list[int]]:
+        """The text and, for each token, the index of the first character holding its bytes
+        (as tiktoken computes it). Raises on invalid UTF-8."""
+        token_bytes = self.decode_tokens_bytes(tokens)
+        text_len = 0
+        offsets = []
+        for token in token_bytes:
+            offsets.append(max(0, text_len - (0x80 <= token[0] < 0xC0)))
+            text_len += sum(1 for c in token if not 0x80 <= c < 0xC0)
+        return b"".join(token_bytes).decode("utf-8", errors="strict"), offsets
+
+    def decode_batch(
+        self,
+        batch: Sequence[Sequence[int]],
+        *,
+        errors: str = "replace",
+        num_threads: int = _DEFAULT_THREADS,
+    ) -> list[str]:
+        """Decodes many token lists in parallel."""
+        return [b.decode("utf-8", errors=errors) for b in self.decode_bytes_batch(batch, num_threads=num_threads)]
+
+    def decode_bytes_batch(
+        self, batch: Sequence[Sequence[int]], *, num_threads: int = _DEFAULT_THREADS
+    ) -> list[bytes]:
+        """Decodes many token lists to bytes in parallel."""
+        return self._core.decode_bytes_batch(
+            [_as_id_list(t) for t in batch], _check_threads(num_threads)
+        )
+
+    def decoder_stream(self, errors: str = "replace") -> StreamDecoder:
+        """A decoder for token streams: ``push(id)`` returns only complete UTF-8 text, ``finish()``
+        the rest. ``errors`` is ``"replace"`` or ``"strict"``."""
+        if errors not in ("replace", "strict"):
+            raise TokforgeError(f"errors must be 'replace' or 'strict', not {errors!r}")
+        return StreamDecoder(self._core.stream_decoder(errors == "strict"))
+
+    # ----------------------------------------------------------------- vocabulary
+
+    def token_byte_values(self) -> list[bytes]:
+        """Every ordinary token's bytes, sorted."""
+        return self._core.token_byte_values()
+
+    def token_to_id(self, token: str | bytes) -> int:
+        """Alias of :meth:`encode_single_token`."""
+        return self.encode_single_token(token)
+
+    def id_to_token(self, token: int) -> bytes:
+        """Alias of :meth:`decode_single_token_bytes`."""
+        return self.decode_single_token_bytes(token)
+
+    def is_special_token(self, token: int) -> bool:
+        """Whether ``token`` is a special token's id."""
+        return token in self._special_values
+
+    def token_kind(self, token: int) -> str:
+        """``"ordinary"``, ``"special"``, ``"byte_fallback"`` or ``"unused"``."""
+        return self._core.token_kind(_as_id(token))
+
+    @property
+    def name(self) -> str:
+        """The tokenizer's name."""
+        return self._core.name
+
+    @property
+    def eot_token(self) -> int:
+        """The id of ``<|endoftext|>`` (``KeyError`` when there is none)."""
+        return self._special_tokens["<|endoftext|>"]
+
+    @functools.cached_property
+    def special_tokens_set(self) -> set[str]:
+        """The special tokens' texts."""
+        return set(self._special_tokens)
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """Special token text -> id."""
+        return dict(self._special_tokens)
+
+    @property
+    def n_vocab(self) -> int:
+        """One more than the largest id (tiktoken's definition)."""
+        return self.max_token_value + 1
+
+    @property
+    def max_token_value(self) -> int:
+        """The largest id, ordinary or special."""
+        return self._core.n_ids - 1
+
+    @property
+    def pattern(self) -> str | None:
+        """The pretokenizer regex, when it is a regex."""
+        return self._core.pattern
+
+    @property
+    def _pat_str(self) -> str | None:
+        return self._core.pattern
+
+    @property
+    def pretokenizer(self) -> str | Callable[[str], list[str]]:
+        """The preset name, ``"regex"`` for a custom pattern, ``"whitespace"``, ``"none"``, or
+        the callable."""
+        if self._callable is not None:
+            return self._callable
+        kind, preset = self._core.pretokenizer_kind
+        return preset or kind
+
+    @functools.cached_property
+    def _mergeable_ranks(self) -> dict[bytes, int]:
+        return self._core.mergeable_ranks()
+
+    @property
+    def mergeable_ranks(self) -> dict[bytes, int]:
+        """``{token bytes: rank}`` of the ordinary tokens (a new dict each call)."""
+        return dict(self._mergeable_ranks)
+
+    @property
+    def merges(self) -> list[tuple[int, int]] | None:
+        """The merges, for a vocabulary defined by them (trained by tokforge)."""
+        return self._core.merges
+
+    @property
+    def byte_fallback(self) -> list[int] | None:
+        """Ids of ``<0x00>``..``<0xFF>`` when the vocabulary has byte fallback."""
+        return self._core.byte_fallback
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Free-form metadata saved with the tokenizer."""
+        value = json.loads(self._core.metadata_json)
+        return value if isinstance(value, dict) else {}
+
+
+class StreamDecoder:
+    """Decodes a token stream incrementally; see :meth:`Tokenizer.decoder_stream`.
+
+    >>> from tokforge import Tokenizer
+    >>> tok = Tokenizer.from_merges([], pretokenizer="none")
+    >>> d = tok.decoder_stream()
+    >>> [d.push(b) for b in "€".encode()]
+    ['', '', '€']
+    """
+
+    def __init__(self, core: _core.StreamDecoder) -> None:
+        self._core = core
+
+    def push(self, token: int) -> str:
+        """Adds one id; returns the text completed by it (often ``""`` mid-character)."""
+        return self._core.push(_as_id(token))
+
+    def finish(self) -> str:
+        """Ends the stream and returns what is left."""
+        return self._core.finish()
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes received that do not yet form a complete character."""
+        return self._core.pending
+
+
+def _unpickle(data: bytes, func: Callable[[str], list[str]] | None) -> Tokenizer:
+    return Tokenizer.from_json_bytes(data, pretokenizer=func)
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise TokforgeIOError(f"{path}: {e.strerror or e}") from e
+
+
+def _as_id(token: Any) -> int:
+    if isinstance(token, bool) or not hasattr(token, "__index__"):
+        raise TypeError(f"token ids are int, not {type(token).__name__}")
+    return token.__index__()
+
+
+def _as_id_list(tokens: Any) -> list[int]:
+    if isinstance(tokens, (str, bytes)):
+        raise TypeError(f"token ids must be a sequence of int, not {type(tokens).__name__}")
+    if hasattr(tokens, "tolist") and hasattr(tokens, "dtype"):
+        out = tokens.tolist()
+        return out if isinstance(out, list) else [out]
+    if isinstance(tokens, list):
+        return tokens
+    return [_as_id(t) for t in tokens]
+
+
+def _as_text_list(text: Any) -> list[str]:
+    if isinstance(text, str):
+        raise TypeError("encode_batch takes a list of str, not a single str")
+    return list(text)
+
+
+def _check_threads(num_threads: int) -> int:
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise TokforgeError(f"num_threads must be a positive int, not {num_threads!r}")
+    return num_threads

@@ -1,0 +1,722 @@
+//! Every PyO3 item, and nothing else: a thin adapter over the core. Hot calls release the GIL
+//! (`py.detach`); errors become the Python exceptions of `tokforge.errors`, here and only here.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyType};
+
+use crate::encode::{Encoder, SpecialPolicy, StreamDecoder};
+use crate::error::TokforgeError;
+use crate::io::{self, TokenizerFile};
+use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
+use crate::vocab::{Rank, TokenKind, Vocab};
+
+mod train;
+
+static ERRORS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn error_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    let module = ERRORS.get_or_try_init(py, || {
+        py.import("tokforge.errors").map(|m| m.into_any().unbind())
+    })?;
+    Ok(module.bind(py).getattr(name)?.cast_into::<PyType>()?)
+}
+
+/// Converts a core error into the matching `tokforge.errors` exception.
+pub(crate) fn to_py_err(e: TokforgeError) -> PyErr {
+    Python::attach(|py| {
+        let (class, args): (&str, (String,)) = match &e {
+            TokforgeError::UnknownToken(_) => ("UnknownTokenError", (e.to_string(),)),
+            TokforgeError::NotAToken(_) => ("UnknownTokenError", (e.to_string(),)),
+            TokforgeError::InvalidPattern { .. } | TokforgeError::UnknownPreset(_) => {
+                ("PatternError", (e.to_string(),))
+            }
+            TokforgeError::RegexRuntime(_) => ("PatternError", (e.to_string(),)),
+            TokforgeError::DisallowedSpecial(tok) => {
+                ("DisallowedSpecialTokenError", (tok.clone(),))
+            }
+            TokforgeError::InvalidVocab(_) => ("VocabError", (e.to_string(),)),
+            TokforgeError::BadVocabFile { .. } => ("VocabFileError", (e.to_string(),)),
+            TokforgeError::InvalidUtf8 { .. } => ("TokforgeError", (e.to_string(),)),
+            TokforgeError::Pretokenizer(_) => ("PretokenizerError", (e.to_string(),)),
+            TokforgeError::InvalidArgument(_) => ("TokforgeError", (e.to_string(),)),
+            TokforgeError::Io { .. } => ("TokforgeIOError", (e.to_string(),)),
+        };
+        match error_class(py, class) {
+            Ok(cls) => PyErr::from_type(cls, args),
+            Err(import_err) => import_err,
+        }
+    })
+}
+
+trait OrPy<T> {
+    fn or_py(self) -> PyResult<T>;
+}
+
+impl<T> OrPy<T> for crate::Result<T> {
+    fn or_py(self) -> PyResult<T> {
+        self.map_err(to_py_err)
+    }
+}
+
+/// A Python callable `str -> list[str]` as a pretokenizer. The pieces must concatenate to the
+/// input: anything else would lose text silently, so it is an error.
+struct CallablePretokenizer {
+    func: Py<PyAny>,
+}
+
+impl std::fmt::Debug for CallablePretokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallablePretokenizer")
+    }
+}
+
+impl Pretokenizer for CallablePretokenizer {
+    fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> crate::Result<()> {
+        Python::attach(|py| {
+            let fail = |msg: String| TokforgeError::Pretokenizer(msg);
+            let result = self
+                .func
+                .call1(py, (text,))
+                .map_err(|e| fail(format!("the pretokenizer callable raised {e}")))?;
+            let items = result.bind(py);
+            let iter = items
+                .try_iter()
+                .map_err(|_| fail("the pretokenizer callable must return a list of str".into()))?;
+            let mut pos = 0;
+            for item in iter {
+                let item = item.map_err(|e| fail(e.to_string()))?;
+                let piece = item.cast::<PyString>().map_err(|_| {
+                    fail("the pretokenizer callable must return a list of str".into())
+                })?;
+                let piece = piece.to_str().map_err(|e| fail(e.to_string()))?;
+                if piece.is_empty() {
+                    continue;
+                }
+                if !text[pos..].starts_with(piece) {
+                    return Err(fail(format!(
+                        "the pieces returned by the pretokenizer callable must concatenate to its input; \
+                         piece {piece:?} does not continue the text at character offset {}",
+                        text[..pos].chars().count()
+                    )));
+                }
+                out.push(pos..pos + piece.len());
+                pos += piece.len();
+            }
+            if pos != text.len() {
+                return Err(fail(format!(
+                    "the pieces returned by the pretokenizer callable cover only {} of {} characters of its input",
+                    text[..pos].chars().count(),
+                    text.chars().count()
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    fn spec(&self) -> PretokenizerSpec {
+        PretokenizerSpec::Callable
+    }
+}
+
+fn build_pretokenizer(
+    spec: Option<&str>,
+    pattern: Option<&str>,
+    callable: Option<Py<PyAny>>,
+) -> PyResult<Box<dyn Pretokenizer>> {
+    match (spec, pattern, callable) {
+        (None, None, Some(f)) => Ok(Box::new(CallablePretokenizer { func: f })),
+        (Some(name), None, None) => PretokenizerSpec::from_name(name)
+            .and_then(|s| s.build())
+            .or_py(),
+        (None, Some(p), None) => PretokenizerSpec::Regex {
+            pattern: p.to_string(),
+            preset: None,
+        }
+        .build()
+        .or_py(),
+        (None, None, None) => Err(PyTypeError::new_err(
+            "a pretokenizer is required: a preset name, a pattern or a callable",
+        )),
+        _ => Err(PyTypeError::new_err(
+            "give only one of a preset name, a pattern or a callable",
+        )),
+    }
+}
+
+/// The compiled tokenizer: an immutable, thread-safe encoder plus what its file records.
+#[pyclass(frozen, module = "tokforge._core", name = "CoreBPE")]
+pub(crate) struct PyCore {
+    enc: Arc<Encoder>,
+    name: String,
+    merges: Option<Vec<(Rank, Rank)>>,
+    metadata: serde_json::Value,
+}
+
+impl PyCore {
+    fn from_file(file: TokenizerFile, callable: Option<Py<PyAny>>) -> PyResult<Self> {
+        let pretok: Box<dyn Pretokenizer> = match (&file.pretokenizer, callable) {
+            (_, Some(f)) => Box::new(CallablePretokenizer { func: f }),
+            (PretokenizerSpec::Callable, None) => {
+                return Err(to_py_err(TokforgeError::InvalidArgument(
+                    "this tokenizer was saved with a Python callable pretokenizer: pass it again \
+                     (pretokenizer=...) when loading"
+                        .into(),
+                )))
+            }
+            (spec, None) => spec.build().or_py()?,
+        };
+        let vocab = file.vocab().or_py()?;
+        let enc = Encoder::new(vocab, pretok).or_py()?;
+        Ok(PyCore {
+            enc: Arc::new(enc),
+            name: file.name,
+            merges: file.merges,
+            metadata: file.metadata,
+        })
+    }
+
+    fn to_file(&self) -> TokenizerFile {
+        let v = self.enc.vocab();
+        TokenizerFile {
+            name: self.name.clone(),
+            pretokenizer: self.enc.pretokenizer_spec(),
+            ranks: v
+                .ordinary_tokens()
+                .into_iter()
+                .map(|(b, r)| (b.to_vec(), r))
+                .collect(),
+            merges: self.merges.clone(),
+            special_tokens: self.enc.special_tokens().to_vec(),
+            byte_fallback: v.fallback_ids().map(|f| f.to_vec()),
+            metadata: self.metadata.clone(),
+        }
+    }
+
+    fn policy(&self, allowed: &[String], disallowed: &[String]) -> SpecialPolicy {
+        self.enc.policy(
+            |s| allowed.iter().any(|a| a == s),
+            |s| disallowed.iter().any(|d| d == s),
+        )
+    }
+}
+
+/// Ids as ranks, after `check_ids` has ruled out negative and too-large values.
+fn ids_to_ranks(ids: Vec<i64>) -> PyResult<Vec<Rank>> {
+    check_ids(&ids)?;
+    Ok(ids.into_iter().map(|i| i as Rank).collect())
+}
+
+fn check_ids(ids: &[i64]) -> PyResult<()> {
+    for &i in ids {
+        if i < 0 || i > u32::MAX as i64 {
+            return Python::attach(|py| {
+                let cls = error_class(py, "UnknownTokenError")?;
+                Err(PyErr::from_type(cls, (format!("unknown token id {i}"),)))
+            });
+        }
+    }
+    Ok(())
+}
+
+fn metadata_from_json(text: Option<&str>) -> PyResult<serde_json::Value> {
+    match text {
+        None => Ok(serde_json::json!({})),
+        Some(t) => serde_json::from_str(t).map_err(|e| {
+            to_py_err(TokforgeError::InvalidArgument(format!(
+                "metadata is not valid JSON: {e}"
+            )))
+        }),
+    }
+}
+
+#[pymethods]
+impl PyCore {
+    /// Builds a tokenizer from ordinary tokens with ranks, special tokens and a pretokenizer.
+    #[staticmethod]
+    #[pyo3(signature = (ranks, special_tokens, *, preset=None, pattern=None, callable=None, byte_fallback=None, name=String::new(), merges=None, metadata_json=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_ranks(
+        py: Python<'_>,
+        ranks: Vec<(Vec<u8>, i64)>,
+        special_tokens: Vec<(String, i64)>,
+        preset: Option<&str>,
+        pattern: Option<&str>,
+        callable: Option<Py<PyAny>>,
+        byte_fallback: Option<Vec<i64>>,
+        name: String,
+        merges: Option<Vec<(i64, i64)>>,
+        metadata_json: Option<&str>,
+    ) -> PyResult<Self> {
+        let to_rank = |r: i64, what: &dyn Fn() -> String| {
+            u32::try_from(r).map_err(|_| {
+                to_py_err(TokforgeError::InvalidVocab(format!(
+                    "{}: id {r} is not in 0..2**32",
+                    what()
+                )))
+            })
+        };
+        let mut rk = Vec::with_capacity(ranks.len());
+        for (b, r) in ranks {
+            let r = to_rank(r, &|| format!("token {:?}", String::from_utf8_lossy(&b)))?;
+            rk.push((b, r));
+        }
+        let mut sp = Vec::with_capacity(special_tokens.len());
+        for (s, r) in special_tokens {
+            let r = to_rank(r, &|| format!("special token {s:?}"))?;
+            sp.push((s, r));
+        }
+        let fb = match byte_fallback {
+            Some(v) => Some(
+                v.into_iter()
+                    .map(|r| to_rank(r, &|| "byte fallback".into()))
+                    .collect::<PyResult<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        let merges = match merges {
+            Some(m) => Some(
+                m.into_iter()
+                    .map(|(a, b)| {
+                        Ok((
+                            to_rank(a, &|| "merge".into())?,
+                            to_rank(b, &|| "merge".into())?,
+                        ))
+                    })
+                    .collect::<PyResult<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        let pretok = build_pretokenizer(preset, pattern, callable)?;
+        let metadata = metadata_from_json(metadata_json)?;
+        let enc = py
+            .detach(|| Vocab::new(rk, sp, fb).and_then(|v| Encoder::new(v, pretok)))
+            .or_py()?;
+        Ok(PyCore {
+            enc: Arc::new(enc),
+            name,
+            merges,
+            metadata,
+        })
+    }
+
+    /// Builds a byte-level tokenizer from merges (ids 0..=255 are bytes, merge k is id 256+k).
+    #[staticmethod]
+    #[pyo3(signature = (merges, special_tokens, *, preset=None, pattern=None, callable=None, name=String::new(), metadata_json=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_merges(
+        py: Python<'_>,
+        merges: Vec<(i64, i64)>,
+        special_tokens: Vec<(String, i64)>,
+        preset: Option<&str>,
+        pattern: Option<&str>,
+        callable: Option<Py<PyAny>>,
+        name: String,
+        metadata_json: Option<&str>,
+    ) -> PyResult<Self> {
+        let mut m = Vec::with_capacity(merges.len());
+        for (k, (a, b)) in merges.into_iter().enumerate() {
+            match (u32::try_from(a), u32::try_from(b)) {
+                (Ok(a), Ok(b)) => m.push((a, b)),
+                _ => {
+                    return Err(to_py_err(TokforgeError::InvalidVocab(format!(
+                        "merge {k} ({a}, {b}) has a negative or too large id"
+                    ))))
+                }
+            }
+        }
+        let ranks = io::ranks_from_merges(&m).or_py()?;
+        let ranks = ranks.into_iter().map(|(b, r)| (b, r as i64)).collect();
+        let merges = Some(m.into_iter().map(|(a, b)| (a as i64, b as i64)).collect());
+        Self::from_ranks(
+            py,
+            ranks,
+            special_tokens,
+            preset,
+            pattern,
+            callable,
+            None,
+            name,
+            merges,
+            metadata_json,
+        )
+    }
+
+    /// Parses a `.tiktoken` rank file's content.
+    #[staticmethod]
+    #[pyo3(signature = (data, special_tokens, *, path=String::from("<bytes>"), preset=None, pattern=None, callable=None, name=String::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_tiktoken_bytes(
+        py: Python<'_>,
+        data: &[u8],
+        special_tokens: Vec<(String, i64)>,
+        path: String,
+        preset: Option<&str>,
+        pattern: Option<&str>,
+        callable: Option<Py<PyAny>>,
+        name: String,
+    ) -> PyResult<Self> {
+        let ranks = py.detach(|| io::parse_tiktoken(data, &path)).or_py()?;
+        let ranks = ranks.into_iter().map(|(b, r)| (b, r as i64)).collect();
+        Self::from_ranks(
+            py,
+            ranks,
+            special_tokens,
+            preset,
+            pattern,
+            callable,
+            None,
+            name,
+            None,
+            None,
+        )
+    }
+
+    /// Parses a tokforge JSON file's content; `callable` replaces a saved callable pretokenizer.
+    #[staticmethod]
+    #[pyo3(signature = (data, *, path=String::from("<bytes>"), callable=None))]
+    fn from_json_bytes(
+        py: Python<'_>,
+        data: &[u8],
+        path: String,
+        callable: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let file = py.detach(|| TokenizerFile::parse(data, &path)).or_py()?;
+        PyCore::from_file(file, callable)
+    }
+
+    /// The tokforge JSON file content.
+    fn to_json_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let data = py.detach(|| self.to_file().to_json());
+        PyBytes::new(py, &data)
+    }
+
+    /// The `.tiktoken` rank file content (ordinary tokens only).
+    fn to_tiktoken_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let data = py.detach(|| io::format_tiktoken(self.enc.vocab()));
+        PyBytes::new(py, &data)
+    }
+
+    /// Writes `data` to `path` atomically (temporary file, then rename).
+    #[staticmethod]
+    fn write_atomic(py: Python<'_>, path: std::path::PathBuf, data: &[u8]) -> PyResult<()> {
+        py.detach(|| io::write_atomic(&path, data)).or_py()
+    }
+
+    fn encode_ordinary(&self, py: Python<'_>, text: &str) -> PyResult<Vec<Rank>> {
+        py.detach(|| self.enc.encode_ordinary(text)).or_py()
+    }
+
+    fn encode(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+    ) -> PyResult<Vec<Rank>> {
+        let policy = self.policy(&allowed, &disallowed);
+        py.detach(|| self.enc.encode_with_policy(text, &policy))
+            .map(|(v, _)| v)
+            .or_py()
+    }
+
+    /// Token ids as little-endian u32 bytes, for `numpy.frombuffer` without a Python list.
+    fn encode_to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let policy = self.policy(&allowed, &disallowed);
+        let ids = py
+            .detach(|| self.enc.encode_with_policy(text, &policy))
+            .or_py()?
+            .0;
+        PyBytes::new_with(py, ids.len() * 4, |buf| {
+            for (chunk, id) in buf.chunks_exact_mut(4).zip(&ids) {
+                chunk.copy_from_slice(&id.to_le_bytes());
+            }
+            Ok(())
+        })
+    }
+
+    #[pyo3(signature = (texts, allowed, disallowed, num_threads))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+        num_threads: usize,
+    ) -> PyResult<Vec<Vec<Rank>>> {
+        let policy = self.policy(&allowed, &disallowed);
+        py.detach(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            self.enc.encode_batch(&refs, &policy, num_threads)
+        })
+        .or_py()
+    }
+
+    /// Batch encoding into one flat little-endian u32 buffer plus document offsets (n + 1 u64).
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+        num_threads: usize,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let policy = self.policy(&allowed, &disallowed);
+        let docs = py
+            .detach(|| {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                self.enc.encode_batch(&refs, &policy, num_threads)
+            })
+            .or_py()?;
+        let total: usize = docs.iter().map(Vec::len).sum();
+        let ids = PyBytes::new_with(py, total * 4, |buf| {
+            let mut chunks = buf.chunks_exact_mut(4);
+            for id in docs.iter().flatten() {
+                chunks
+                    .next()
+                    .expect("sized")
+                    .copy_from_slice(&id.to_le_bytes());
+            }
+            Ok(())
+        })?;
+        let offsets = PyBytes::new_with(py, (docs.len() + 1) * 8, |buf| {
+            let mut acc = 0u64;
+            let mut chunks = buf.chunks_exact_mut(8);
+            chunks
+                .next()
+                .expect("sized")
+                .copy_from_slice(&acc.to_le_bytes());
+            for d in &docs {
+                acc += d.len() as u64;
+                chunks
+                    .next()
+                    .expect("sized")
+                    .copy_from_slice(&acc.to_le_bytes());
+            }
+            Ok(())
+        })?;
+        Ok((ids, offsets))
+    }
+
+    fn encode_with_unstable(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+    ) -> PyResult<(Vec<Rank>, Vec<Vec<Rank>>)> {
+        let policy = self.policy(&allowed, &disallowed);
+        py.detach(|| self.enc.encode_with_unstable(text, &policy))
+            .or_py()
+    }
+
+    fn encode_single_token(&self, piece: &[u8]) -> PyResult<Rank> {
+        self.enc.encode_single_token(piece).or_py()
+    }
+
+    fn encode_single_piece(&self, py: Python<'_>, piece: &[u8]) -> PyResult<Vec<Rank>> {
+        py.detach(|| {
+            let mut out = Vec::new();
+            self.enc.encode_piece(piece, &mut out).map(|_| out)
+        })
+        .or_py()
+    }
+
+    /// The pretokenizer's pieces of `text` (no special-token handling).
+    fn split<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyList>> {
+        let ranges = py.detach(|| self.enc.split(text)).or_py()?;
+        PyList::new(py, ranges.into_iter().map(|r| &text[r]))
+    }
+
+    fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<i64>) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = ids_to_ranks(ids)?;
+        let data = py.detach(|| self.enc.decode_bytes(&ids)).or_py()?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    fn decode_bytes_batch<'py>(
+        &self,
+        py: Python<'py>,
+        batch: Vec<Vec<i64>>,
+        num_threads: usize,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let mut ranks = Vec::with_capacity(batch.len());
+        for ids in batch {
+            ranks.push(ids_to_ranks(ids)?);
+        }
+        let out = py
+            .detach(|| {
+                crate::encode::parallel_map(&ranks, num_threads, |ids| self.enc.decode_bytes(ids))
+            })
+            .or_py()?;
+        Ok(out.iter().map(|b| PyBytes::new(py, b)).collect())
+    }
+
+    fn decode_single_token_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        id: i64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        check_ids(&[id])?;
+        match self.enc.vocab().token_bytes(id as Rank) {
+            Some(b) => Ok(PyBytes::new(py, b)),
+            None => Err(to_py_err(TokforgeError::UnknownToken(id as u64))),
+        }
+    }
+
+    fn decode_tokens_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<i64>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        check_ids(&ids)?;
+        let v = self.enc.vocab();
+        ids.into_iter()
+            .map(|id| match v.token_bytes(id as Rank) {
+                Some(b) => Ok(PyBytes::new(py, b)),
+                None => Err(to_py_err(TokforgeError::UnknownToken(id as u64))),
+            })
+            .collect()
+    }
+
+    fn token_byte_values<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        self.enc
+            .sorted_token_bytes()
+            .iter()
+            .map(|b| PyBytes::new(py, b))
+            .collect()
+    }
+
+    /// `{token bytes: rank}` of the ordinary tokens.
+    fn mergeable_ranks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (b, r) in self.enc.vocab().ordinary_tokens() {
+            d.set_item(PyBytes::new(py, b), r)?;
+        }
+        Ok(d)
+    }
+
+    /// `"ordinary"`, `"special"`, `"byte_fallback"` or `"unused"`.
+    fn token_kind(&self, id: i64) -> &'static str {
+        if id < 0 || id > u32::MAX as i64 {
+            return "unused";
+        }
+        match self.enc.vocab().kind(id as Rank) {
+            TokenKind::Unused => "unused",
+            TokenKind::Ordinary => "ordinary",
+            TokenKind::Special => "special",
+            TokenKind::ByteFallback => "byte_fallback",
+        }
+    }
+
+    fn stream_decoder(&self, strict: bool) -> PyStreamDecoder {
+        PyStreamDecoder {
+            enc: self.enc.clone(),
+            inner: StreamDecoder::new(strict),
+        }
+    }
+
+    #[getter]
+    fn special_tokens(&self) -> Vec<(String, Rank)> {
+        self.enc.special_tokens().to_vec()
+    }
+
+    #[getter]
+    fn n_ids(&self) -> usize {
+        self.enc.vocab().n_ids()
+    }
+
+    #[getter]
+    fn n_ordinary(&self) -> usize {
+        self.enc.vocab().n_ordinary()
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The regex, for a regex pretokenizer.
+    #[getter]
+    fn pattern(&self) -> Option<String> {
+        self.enc.pretokenizer_spec().pattern().map(str::to_string)
+    }
+
+    /// `"regex"`, `"whitespace"`, `"none"` or `"callable"`, and the preset name if any.
+    #[getter]
+    fn pretokenizer_kind(&self) -> (&'static str, Option<String>) {
+        match self.enc.pretokenizer_spec() {
+            PretokenizerSpec::Regex { preset, .. } => ("regex", preset),
+            PretokenizerSpec::Whitespace => ("whitespace", None),
+            PretokenizerSpec::None => ("none", None),
+            PretokenizerSpec::Callable => ("callable", None),
+        }
+    }
+
+    #[getter]
+    fn merges(&self) -> Option<Vec<(Rank, Rank)>> {
+        self.merges.clone()
+    }
+
+    #[getter]
+    fn byte_fallback(&self) -> Option<Vec<Rank>> {
+        self.enc.vocab().fallback_ids().map(|f| f.to_vec())
+    }
+
+    #[getter]
+    fn metadata_json(&self) -> String {
+        self.metadata.to_string()
+    }
+}
+
+/// Streaming decoder: push ids one at a time, get back only complete UTF-8 text.
+#[pyclass(module = "tokforge._core", name = "StreamDecoder")]
+pub(crate) struct PyStreamDecoder {
+    enc: Arc<Encoder>,
+    inner: StreamDecoder,
+}
+
+#[pymethods]
+impl PyStreamDecoder {
+    fn push(&mut self, id: i64) -> PyResult<String> {
+        check_ids(&[id])?;
+        self.inner.push(self.enc.vocab(), id as Rank).or_py()
+    }
+
+    fn finish(&mut self) -> PyResult<String> {
+        self.inner.finish().or_py()
+    }
+
+    #[getter]
+    fn pending<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.pending())
+    }
+}
+
+/// The patterns of the presets, by name.
+#[pyfunction]
+fn preset_pattern(name: &str) -> PyResult<String> {
+    crate::pretokenize::preset_pattern(name)
+        .map(str::to_string)
+        .ok_or_else(|| to_py_err(TokforgeError::UnknownPreset(name.to_string())))
+}
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyCore>()?;
+    m.add_class::<PyStreamDecoder>()?;
+    m.add_function(wrap_pyfunction!(preset_pattern, m)?)?;
+    m.add("FORMAT_VERSION", io::FORMAT_VERSION)?;
+    train::register(m)?;
+    Ok(())
+}
