@@ -243,8 +243,9 @@ def read_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     name = os.fspath(path)
     header, start = _read_header(path)
     size = os.path.getsize(path) - start
+    # asarray drops the memmap subclass (so copies are plain arrays) but keeps the mapping.
     data = (
-        np.memmap(path, dtype=np.uint8, mode="r", offset=start)  # [size] raw bytes
+        np.asarray(np.memmap(path, dtype=np.uint8, mode="r", offset=start))  # [size] raw bytes
         if size > 0
         else np.zeros(0, dtype=np.uint8)
     )
@@ -288,7 +289,7 @@ def write_safetensors(
     for key in sorted(tensors):
         a = np.asarray(tensors[key])
         little = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
-        a = np.ascontiguousarray(a, dtype=little)
+        a = np.asarray(a, dtype=little, order="C")  # (ascontiguousarray would make 0-d 1-d)
         if a.dtype not in _DTYPE_CODES:
             raise ValueError(f"tensor {key!r}: dtype {a.dtype} has no safetensors code")
         header[key] = {
@@ -349,8 +350,8 @@ def from_gpt2_names(tensors: Mapping[str, np.ndarray]) -> Params:
         parts = name.split(".")
         if len(parts) == 4 and parts[2] == "attn" and parts[3] in ("bias", "masked_bias"):
             continue  # a causal-mask buffer, not a weight
-        if len(parts) == 2:  # wte.weight, wpe.weight, lm_head.weight
-            flat[parts[0] if parts[0] != "lm_head" else "lm_head.w"] = value
+        if name in ("wte.weight", "wpe.weight"):  # bare tables, not layers
+            flat[parts[0]] = value
             continue
         stem, leaf = ".".join(parts[:-1]), parts[-1]
         if leaf == "bias":
