@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--tokenizer",
         default="cl100k",
-        help="tokenizer name (cl100k, o200k, gpt2) or file (default: %(default)s)",
+        help="encoding name (cl100k, o200k) or tokenizer file (default: %(default)s)",
     )
     p.add_argument(
         "--weights",
