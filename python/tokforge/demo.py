@@ -1,0 +1,139 @@
+"""``tokforge demo``: the main job on the bundled sample corpus, end to end. It trains a small
+vocabulary from the sample (when training is part of this build), encodes and decodes the whole
+sample with it and with cl100k_base / o200k_base (when their rank files are found locally),
+checks every round trip, and shows how each tokenizer splits a few telling strings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import sample_path
+from .errors import TokforgeError
+from .tokenizer import Tokenizer
+
+#: Strings whose splits explain common LLM surprises (letter counting, digits, case, spaces).
+SHOWCASE = [
+    "How many r's are in strawberry?",
+    "123 + 456 = 579; 1234567890",
+    "hello Hello HELLO  hello",
+    "GPT-4 reads HTML & JSON",
+    "Der Straßenbahnfahrer grüßt.",
+    "日本語のテキスト",
+    "    return x  # indented",
+]
+
+
+def _visible(b: bytes) -> str:
+    try:
+        s = b.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(f"<0x{c:02X}>" for c in b)
+    return s.replace(" ", "·").replace("\n", "↵").replace("\t", "→")
+
+
+def render_split(tok: Tokenizer, text: str) -> str:
+    """``[How][·many][·r]['s]...``: each token in brackets, spaces as ``·``, partial UTF-8 as
+    ``<0xNN>``."""
+    return "".join(f"[{_visible(b)}]" for b in tok.decode_tokens_bytes(tok.encode_ordinary(text)))
+
+
+def _measure(tok: Tokenizer, text: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    ids = tok.encode_ordinary(text)
+    t1 = time.perf_counter()
+    back = tok.decode(ids)
+    t2 = time.perf_counter()
+    n_bytes = len(text.encode("utf-8"))
+    return {
+        "tokens": len(ids),
+        "bytes_per_token": n_bytes / max(1, len(ids)),
+        "encode_mb_s": n_bytes / 1e6 / max(t1 - t0, 1e-9),
+        "decode_mb_s": n_bytes / 1e6 / max(t2 - t1, 1e-9),
+        "round_trip": back == text,
+    }
+
+
+def _train(text_path: str, vocab_size: int, out: Path, quiet: bool) -> Tokenizer | None:
+    try:
+        from .train import train
+    except ModuleNotFoundError as e:
+        if e.name != "tokforge.train":
+            raise
+        print("   (training is not part of this build)")
+        return None
+    t0 = time.perf_counter()
+    tok = train([text_path], vocab_size=vocab_size, progress=not quiet, name=f"sample-{vocab_size}")
+    dt = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"sample-{vocab_size}.json"
+    tok.save(path)
+    merges = tok.merges or []
+    print(f"   {len(merges)} merges in {dt:.2f} s, saved to {path}")
+    if merges:
+        shown = ", ".join(
+            repr(tok.decode_single_token_bytes(256 + k).decode("utf-8", "replace"))
+            for k in range(min(8, len(merges)))
+        )
+        print(f"   first merges: {shown}")
+    return tok
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .registry import get_encoding
+
+    corpus = args.corpus or sample_path()
+    with open(corpus, encoding="utf-8") as f:
+        text = f.read()
+    n_bytes = len(text.encode("utf-8"))
+    print(f"tokforge demo: corpus {corpus}")
+    print(f"   {n_bytes:,} bytes, {len(text):,} characters, {text.count(chr(10)):,} lines\n")
+
+    tokenizers: list[Tokenizer] = []
+    print(f"1. Train a {args.vocab_size}-token byte-level BPE on it (cl100k split)")
+    trained = _train(corpus, args.vocab_size, Path(args.out), args.quiet)
+    if trained is not None:
+        tokenizers.append(trained)
+    for name in ("cl100k_base", "o200k_base"):
+        try:
+            tokenizers.append(get_encoding(name))
+        except TokforgeError as e:
+            print(f"   {name}: skipped ({str(e).splitlines()[0][:100]}...)")
+    if not tokenizers:
+        print("no tokenizer available", file=sys.stderr)
+        return 1
+
+    print("\n2. Encode and decode the whole corpus")
+    print(f"   {'tokenizer':<16}{'tokens':>10}{'bytes/token':>13}{'encode MB/s':>13}  round trip")
+    ok = True
+    for tok in tokenizers:
+        m = _measure(tok, text)
+        ok &= m["round_trip"]
+        print(
+            f"   {tok.name:<16}{m['tokens']:>10,}{m['bytes_per_token']:>13.2f}"
+            f"{m['encode_mb_s']:>13.1f}  {'exact' if m['round_trip'] else 'MISMATCH'}"
+        )
+
+    print("\n3. How they split a few telling strings ([token], · is a space)")
+    for s in SHOWCASE:
+        print(f"   {s!r}")
+        for tok in tokenizers:
+            ids = tok.encode_ordinary(s)
+            print(f"     {tok.name:<14}{len(ids):>3}  {render_split(tok, s)}")
+    if not ok:
+        print("\nround trip FAILED", file=sys.stderr)
+        return 1
+    print("\nEvery decode(encode(text)) == text.")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("demo", help="train, encode, decode and show splits on the sample")
+    p.add_argument("--corpus", help="a UTF-8 text file instead of the bundled sample")
+    p.add_argument("--vocab-size", type=int, default=2048, help="trained vocabulary size")
+    p.add_argument("--out", default="tokforge-demo", help="folder for the trained tokenizer")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_demo)
