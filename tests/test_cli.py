@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import require_shared
-
 import tokforge
+from conftest import require_shared
 from tokforge.cli import main
 
 MERGES = [(108, 111), (256, 119)]

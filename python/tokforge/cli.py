@@ -82,7 +82,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     tok = resolve_tokenizer(args.tokenizer)
     ids = _parse_ids(" ".join(args.ids) if args.ids else sys.stdin.read())
     if args.tokens:
-        for i, b in zip(ids, tok.decode_tokens_bytes(ids)):
+        for i, b in zip(ids, tok.decode_tokens_bytes(ids), strict=True):
             print(f"{i}\t{b!r}")
         return 0
     sys.stdout.write(tok.decode(ids, errors=args.errors))
@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_encode)
 
     p = sub.add_parser("decode", help="token ids -> text")
-    p.add_argument("ids", nargs="*", help="ids, space/comma separated or a JSON list (default: stdin)")
+    p.add_argument(
+        "ids", nargs="*", help="ids, space/comma separated or a JSON list (default: stdin)"
+    )
     _add_tokenizer_arg(p)
     p.add_argument("--errors", choices=["replace", "strict"], default="replace")
     p.add_argument("--tokens", action="store_true", help="print each id with its bytes")

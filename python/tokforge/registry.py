@@ -20,7 +20,13 @@ from . import _core
 from .errors import TokforgeError, TokforgeIOError
 from .tokenizer import Tokenizer
 
-__all__ = ["ENCODINGS", "find_rank_file", "get_encoding", "list_encoding_names", "resolve_tokenizer"]
+__all__ = [
+    "ENCODINGS",
+    "find_rank_file",
+    "get_encoding",
+    "list_encoding_names",
+    "resolve_tokenizer",
+]
 
 
 @dataclass(frozen=True)
@@ -138,9 +144,7 @@ def get_encoding(name: str, path: str | os.PathLike[str] | None = None) -> Token
     file. Pattern and special tokens are tiktoken's."""
     key = _ALIASES.get(name, name)
     if key not in ENCODINGS:
-        raise TokforgeError(
-            f"unknown encoding {name!r}; known: {', '.join(list_encoding_names())}"
-        )
+        raise TokforgeError(f"unknown encoding {name!r}; known: {', '.join(list_encoding_names())}")
     p = Path(path) if path is not None else find_rank_file(key)
     if not p.is_file():
         raise TokforgeIOError(f"{p}: no such file")

@@ -7,8 +7,9 @@ import functools
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AbstractSet, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _core
 from .errors import DisallowedSpecialTokenError, TokforgeError, TokforgeIOError, VocabFileError
@@ -195,7 +196,7 @@ class Tokenizer:
                 fmt = json.loads(data).get("format") if len(data) < (1 << 31) else None
             except (ValueError, AttributeError):
                 fmt = None
-            if fmt != "tokforge" and fmt is not None or b'"model"' in head and fmt is None:
+            if (fmt != "tokforge" and fmt is not None) or (b'"model"' in head and fmt is None):
                 raise VocabFileError(
                     f"{p}: a JSON file that is not a tokforge tokenizer "
                     "(HF tokenizer.json files are not supported yet)"
@@ -239,7 +240,9 @@ class Tokenizer:
         cls, data: bytes, *, pretokenizer: Callable[[str], list[str]] | None = None
     ) -> Tokenizer:
         """The inverse of :meth:`to_json_bytes`."""
-        return cls._from_core(_core.CoreBPE.from_json_bytes(data, callable=pretokenizer), pretokenizer)
+        return cls._from_core(
+            _core.CoreBPE.from_json_bytes(data, callable=pretokenizer), pretokenizer
+        )
 
     # ----------------------------------------------------------------- pickling, repr
 
@@ -465,7 +468,10 @@ class Tokenizer:
         num_threads: int = _DEFAULT_THREADS,
     ) -> list[str]:
         """Decodes many token lists in parallel."""
-        return [b.decode("utf-8", errors=errors) for b in self.decode_bytes_batch(batch, num_threads=num_threads)]
+        return [
+            b.decode("utf-8", errors=errors)
+            for b in self.decode_bytes_batch(batch, num_threads=num_threads)
+        ]
 
     def decode_bytes_batch(
         self, batch: Sequence[Sequence[int]], *, num_threads: int = _DEFAULT_THREADS
