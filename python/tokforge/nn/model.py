@@ -230,7 +230,7 @@ def forward(
     return logits, present
 
 
-class Generation(list):  # type: ignore[type-arg]  # list[int] at runtime, see the docstring
+class Generation(list[int]):
     """The ids a generation produced: a ``list[int]`` of the new tokens (the prompt excluded,
     an EOS included when it stopped there), carrying three attributes:
 
