@@ -80,9 +80,9 @@ def test_trace_walks_the_whole_road(byte_tokenizer: ByteTokenizer, capsys) -> No
     model = same_model(byte_tokenizer, d_model=16)
     p = softmax(model.forward(byte_tokenizer.encode("The cat"))[-1])
     top = np.argsort(-p, kind="stable")[:5]
-    listed = re.findall(r"^\s+\d\. .*? id\s+(\d+)\s+p = ([0-9.]+)", out, flags=re.M)
+    listed = re.findall(r"^\s+\d\. .*? id\s+(\d+)\s+p = ([0-9.e+-]+)", out, flags=re.M)
     assert [int(i) for i, _ in listed] == top.tolist()
-    assert [float(q) for _, q in listed] == pytest.approx(p[top], abs=5e-7)
+    assert [float(q) for _, q in listed] == pytest.approx(p[top], rel=1e-3)
     # The sampled token is one of the kept four, and the final line continues the prompt.
     sampled = int(re.search(r"-> .* \(id (\d+), p = ", out).group(1))  # type: ignore[union-attr]
     assert sampled in top[:4]
@@ -178,4 +178,4 @@ def test_run_model_through_the_main_cli_with_cl100k(cl100k, capsys) -> None:
     model = Transformer(Config.from_tokenizer(cl100k, d_model=64, n_layers=2, n_heads=4),
                         seed=0, tokenizer=cl100k)  # fmt: skip
     greedy = int(np.argmax(model.forward(ids)[-1]))
-    assert f"(id {greedy}, p = 1.000000)" in out
+    assert f"(id {greedy}, p = 1)" in out

@@ -52,6 +52,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("prompt", help="the text to continue")
     p.add_argument(
         "--tokenizer",
+        metavar="NAME|FILE",
         default="cl100k",
         help="encoding name (cl100k, o200k) or tokenizer file (default: %(default)s)",
     )
@@ -61,30 +62,53 @@ def register(subparsers: Any) -> None:
         help="a .npz saved by tokforge.nn, or a GPT-2-layout .safetensors file (config.json "
         "beside it is read if present); default: random weights",
     )
-    shape = p.add_argument_group("random model shape (ignored with --weights)")
-    shape.add_argument("--d-model", dest="d_model", type=int, help="residual width (default 64)")
-    shape.add_argument("--layers", dest="n_layers", type=int, help="blocks (default 2)")
-    shape.add_argument("--heads", dest="n_heads", type=int, help="query heads (default 4)")
+    shape = p.add_argument_group("random model shape (not with --weights, which brings its own)")
     shape.add_argument(
-        "--kv-heads", dest="n_kv_heads", type=int, help="K/V heads: fewer than --heads is GQA"
+        "--d-model", dest="d_model", metavar="N", type=int, help="residual width (default 64)"
     )
-    shape.add_argument("--d-ff", dest="d_ff", type=int, help="MLP width (default 4 * d_model)")
-    shape.add_argument("--max-seq-len", dest="max_seq_len", type=int, help="context (default 256)")
+    shape.add_argument(
+        "--layers", dest="n_layers", metavar="N", type=int, help="blocks (default 2)"
+    )
+    shape.add_argument(
+        "--heads", dest="n_heads", metavar="N", type=int, help="query heads (default 4)"
+    )
+    shape.add_argument(
+        "--kv-heads",
+        dest="n_kv_heads",
+        metavar="N",
+        type=int,
+        help="K/V heads: fewer than --heads is GQA",
+    )
+    shape.add_argument(
+        "--d-ff", dest="d_ff", metavar="N", type=int, help="MLP width (default 4 * d_model)"
+    )
+    shape.add_argument(
+        "--max-seq-len", dest="max_seq_len", metavar="N", type=int, help="context (default 256)"
+    )
     shape.add_argument("--positional", choices=POSITIONALS, help="default learned")
     shape.add_argument("--norm", choices=NORMS, help="pre-LN or post-LN (default pre)")
-    shape.add_argument("--activation", choices=ACTIVATIONS, help="default gelu (exact)")
+    shape.add_argument(
+        "--activation", choices=ACTIVATIONS, help="default gelu_tanh (GPT-2's); gelu is exact"
+    )
     shape.add_argument("--untied", action="store_true", help="separate output head")
     shape.add_argument("--seed", type=int, default=0, help="weights seed (default 0)")
     gen = p.add_argument_group("sampling")
     gen.add_argument(
         "--max-new-tokens",
+        metavar="N",
         type=int,
         help="tokens to generate (default 20; 1 with --trace or --attention-png)",
     )
-    gen.add_argument("--temperature", type=float, default=1.0, help="0 is greedy (default 1.0)")
-    gen.add_argument("--top-k", type=int, help="keep the k likeliest tokens")
-    gen.add_argument("--top-p", type=float, help="keep the smallest set with mass >= p")
-    gen.add_argument("--sample-seed", type=int, help="seed for sampling (default: fresh)")
+    gen.add_argument(
+        "--temperature", metavar="T", type=float, default=1.0, help="0 is greedy (default 1.0)"
+    )
+    gen.add_argument("--top-k", metavar="K", type=int, help="keep the k likeliest tokens")
+    gen.add_argument(
+        "--top-p", metavar="P", type=float, help="keep the smallest set with mass >= p"
+    )
+    gen.add_argument(
+        "--sample-seed", metavar="SEED", type=int, help="seed for sampling (default: fresh)"
+    )
     show = p.add_argument_group("inspection")
     show.add_argument(
         "--trace", action="store_true", help="print every step of the first prediction"

@@ -211,9 +211,9 @@ def format_trace(
     order = np.argsort(-probs, kind="stable")[:top]  # [top] ids, likeliest first
     head(f"top-{len(order)}", "next token", "")
     for rank, token in enumerate(order, 1):
-        p_text = f"p = {probs[token]:.6f}"
+        p_text = f"p = {probs[token]:.4g}"
         if filters and not greedy:
-            p_text += f"  (after filter {filtered[token]:.6f})"
+            p_text += f"  (after filter {filtered[token]:.4g})"
         out.append(
             f"      {rank}. {token_label(model, int(token)):<20} id {int(token):>7}  {p_text}"
         )
@@ -223,7 +223,7 @@ def format_trace(
             "sample",
             how,
             "",
-            f"-> {token_label(model, sampled)} (id {sampled}, p = {filtered[sampled]:.6f})",
+            f"-> {token_label(model, sampled)} (id {sampled}, p = {filtered[sampled]:.4g})",
         )
     return "\n".join(out)
 
