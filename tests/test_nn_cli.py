@@ -122,9 +122,10 @@ def test_attention_png_without_matplotlib_is_one_clear_error(
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    assert run(["hello", "--attention-png", str(tmp_path / "a.png")]) == 1
-    err = capsys.readouterr().err
+    assert run(["hello", "--trace", "--attention-png", str(tmp_path / "a.png")]) == 1
+    out, err = capsys.readouterr()
     assert err.count("\n") == 1 and "matplotlib" in err
+    assert out == ""  # refused before tracing anything
     assert not (tmp_path / "a.png").exists()
 
 
@@ -138,6 +139,7 @@ def test_attention_png_without_matplotlib_is_one_clear_error(
         (["--temperature", "-1"], "temperature"),
         (["--max-new-tokens", "-2"], "max-new-tokens"),
         (["--max-seq-len", "2"], "max_seq_len"),
+        (["--top-p", "1.5"], "top_p"),
     ],
 )
 def test_errors_are_one_line_and_nonzero(byte_tokenizer, capsys, argv, message) -> None:

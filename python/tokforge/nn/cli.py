@@ -131,6 +131,10 @@ def _handler(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.attention_png is not None:
+        from .trace import matplotlib_figure
+
+        matplotlib_figure()  # fail before any work if the picture cannot be drawn
     tokenizer = _resolve_tokenizer(args.tokenizer)
     model = _build_model(args, tokenizer)
     ids = model.encode_prompt(args.prompt)
@@ -159,7 +163,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if first is None:
         return 0
     rest: list[int] = []
-    if n_new > 1 and first != model.config.eos_id:
+    if n_new > 1 and first != model.config.eos_id and len(ids) < model.config.max_seq_len:
         rest = list(model.stream([*ids, first], n_new - 1, **sampling, seed=rng))
     print("", file=out)
     _print_stream(model, out, args.prompt, iter([first, *rest]))

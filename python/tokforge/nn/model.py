@@ -358,7 +358,7 @@ class Transformer:
         runs the whole sequence again (same result, slower: the reference for the cache).
         """
         prompt_ids = self.encode_prompt(prompt)
-        eos = self.config.eos_id if eos_id == "config" else eos_id
+        eos = self._eos(eos_id)
         if max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         n_new = min(max_new_tokens, self.config.max_seq_len - len(prompt_ids))
@@ -399,7 +399,7 @@ class Transformer:
         (3, 'max_new_tokens')
         """
         prompt_ids = self.encode_prompt(prompt)
-        eos = self.config.eos_id if eos_id == "config" else eos_id
+        eos = self._eos(eos_id)
         new = list(
             self.stream(prompt_ids, max_new_tokens, temperature, top_k, top_p, seed, use_cache, eos)
         )
@@ -412,6 +412,13 @@ class Transformer:
         text_ids = new[:-1] if reason == "eos" else new
         text = self.decode(text_ids) if self.tokenizer is not None else None
         return Generation(new, prompt_ids, text, reason)
+
+    def _eos(self, eos_id: int | str | None) -> int | None:
+        if eos_id == "config":
+            return self.config.eos_id
+        if eos_id is not None and not isinstance(eos_id, (int, np.integer)):
+            raise ValueError(f'eos_id must be an id, None or "config", got {eos_id!r}')
+        return None if eos_id is None else int(eos_id)
 
     # -- text ----------------------------------------------------------------------------------
 

@@ -12,13 +12,21 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .model import Transformer
 from .sampling import sampling_distribution
 
-__all__ = ["Recording", "draw_attention", "format_trace", "record", "token_label"]
+__all__ = [
+    "Recording",
+    "draw_attention",
+    "format_trace",
+    "matplotlib_figure",
+    "record",
+    "token_label",
+]
 
 # Up to this many tokens the trace lists the last token's weight on every key; above it, the
 # six heaviest, so that a line still fits a terminal.
@@ -228,6 +236,18 @@ def format_trace(
     return "\n".join(out)
 
 
+def matplotlib_figure() -> Any:
+    """matplotlib's ``Figure`` class (no pyplot, so no GUI backend or global state), or an
+    ``ImportError`` that says how to get it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "drawing attention needs matplotlib, which is not installed (pip install matplotlib)"
+        ) from None
+    return Figure
+
+
 def draw_attention(
     model: Transformer, rec: Recording, path: str | os.PathLike[str], dpi: int = 100
 ) -> None:
@@ -236,13 +256,7 @@ def draw_attention(
 
     Raises ``ImportError`` with an explanation when matplotlib is not installed.
     """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(
-            "drawing attention needs matplotlib, which is not installed (pip install matplotlib)"
-        ) from None
-
+    Figure = matplotlib_figure()
     weights = rec.attention_weights()  # [n_layers, n_head, n_seq, n_seq]
     n_layers, n_head, n_seq, _ = weights.shape
     labels = [token_label(model, t) for t in rec.ids]
