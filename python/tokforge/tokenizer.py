@@ -422,6 +422,37 @@ class Tokenizer:
             out.extend(self._encode_single_piece(piece))
         return out
 
+    def merge_parts(self, token: int | bytes) -> list[int]:
+        """The two tokens an ordinary token was merged from (the parts its bytes end in when only
+        merges of lower rank apply); a single byte or base character gives itself.
+
+        >>> tok = Tokenizer.from_merges([(108, 111), (256, 119)], pretokenizer="whitespace")
+        >>> tok.merge_parts(257)
+        [256, 119]
+        """
+        if isinstance(token, (bytes, bytearray)):
+            data = bytes(token)
+            rank = self.encode_single_token(data)
+        else:
+            rank = _as_id(token)
+            data = self.decode_single_token_bytes(rank)
+        if self.token_kind(rank) != "ordinary":
+            return [rank]
+        return self._core.merge_parts_below(data, rank)
+
+    def explain(self, text: str) -> Any:
+        """Each token of ``text``: id, bytes, printable form and character span, with terminal,
+        table, JSON, HTML and notebook views (see :mod:`tokforge.inspect`)."""
+        from .inspect import explain
+
+        return explain(self, text)
+
+    def lineage(self, token: int | bytes | str) -> Any:
+        """How a token was built from bytes, merge by merge (see :mod:`tokforge.inspect`)."""
+        from .inspect import lineage
+
+        return lineage(self, token)
+
     def split(self, text: str) -> list[str]:
         """The pretokenizer's pieces of ``text`` (special tokens not cut out)."""
         try:

@@ -532,6 +532,12 @@ impl PyCore {
         .or_py()
     }
 
+    /// The parts `piece` ends in when only merges with rank below `limit` apply.
+    fn merge_parts_below(&self, piece: &[u8], limit: i64) -> PyResult<Vec<Rank>> {
+        let limit = limit.clamp(0, u32::MAX as i64) as Rank;
+        self.enc.merge_parts_below(piece, limit).or_py()
+    }
+
     /// The pretokenizer's pieces of `text` (no special-token handling).
     fn split<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyList>> {
         let ranges = py.detach(|| self.enc.split(text)).or_py()?;
