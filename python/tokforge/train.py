@@ -1,0 +1,405 @@
+"""Training byte-level BPE vocabularies: :func:`train` (texts or files -> :class:`Tokenizer`)
+and :func:`train_merges` (the merges with their counts, for traces and several sizes at once).
+
+The rule (``tokforge.reference`` spells it out in plain Python): pretokenize, count each distinct
+pretoken, then repeatedly merge the adjacent pair with the highest total count, ties to the
+smallest ``(left id, right id)``, until the vocabulary is full or the best pair occurs fewer than
+``min_frequency`` times. The result does not depend on thread count, input order or hash seeds.
+
+>>> from tokforge.train import train
+>>> tok = train(["low lower lowest lowly"], 300, pretokenizer="whitespace", progress=False)
+>>> [tok.decode_single_token_bytes(t) for t in tok.encode("lowest")]
+[b'lowe', b's', b't']
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from . import _core
+from .errors import TokforgeError
+from .reference import trace as _trace_lines
+
+if TYPE_CHECKING:
+    from .tokenizer import Tokenizer
+
+__all__ = ["TrainResult", "train", "train_merges"]
+
+log = logging.getLogger("tokforge.train")
+
+#: What :func:`train` accepts: an iterable of ``str`` texts, an iterable of ``pathlib.Path``
+#: files, or one path (``str`` or ``Path``).
+Corpus = Union[str, "os.PathLike[str]", Iterable[str], Iterable["os.PathLike[str]"]]
+
+_PRESETS = ("cl100k", "o200k", "gpt2", "whitespace", "none")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of one training run: enough to build a tokenizer of any size up to
+    ``256 + len(merges) + len(special_tokens)``, since the merges of a smaller vocabulary are a
+    prefix of those of a larger one."""
+
+    #: The merged pairs, in order; merge ``k`` made id ``256 + k``.
+    merges: list[tuple[int, int]]
+    #: Each merge's total count when it was chosen.
+    counts: list[int]
+    #: ``"done"``, ``"min_frequency"`` (the best pair was rarer) or ``"no_pairs"``.
+    stop_reason: str
+    #: The pretokenizer: a preset name, or ``None`` when :attr:`pattern` is a custom regex.
+    pretokenizer: str | None
+    #: The regex (``None`` for ``whitespace`` and ``none``).
+    pattern: str | None
+    #: Special tokens: a list (ids follow the merges) or a dict of fixed ids.
+    special_tokens: list[str] | dict[str, int] = field(default_factory=list)
+    #: Corpus totals: ``bytes``, ``pretokens``, ``distinct_pretokens``, ``documents``, and the
+    #: options used; recorded in each tokenizer's metadata.
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def trace(self, n: int | None = None) -> list[str]:
+        """The first ``n`` merges as a textbook prints them:
+        ``merge 1: (l, o) -> 'lo'  count 4``."""
+        k = len(self.merges) if n is None else n
+        return _trace_lines(list(zip(self.merges[:k], self.counts[:k], strict=True)))
+
+    def special_ids(self, num_merges: int) -> dict[str, int]:
+        """The special tokens' ids for a vocabulary with ``num_merges`` merges."""
+        if isinstance(self.special_tokens, Mapping):
+            return dict(self.special_tokens)
+        return {s: 256 + num_merges + i for i, s in enumerate(self.special_tokens)}
+
+    def tokenizer(self, vocab_size: int | None = None, *, name: str = "") -> Tokenizer:
+        """A tokenizer with ``vocab_size`` ids (the 256 bytes, the merges, the special tokens);
+        all learned merges when ``None``. Fewer merges are used when training stopped early."""
+        from .tokenizer import Tokenizer
+
+        n_special = len(self.special_tokens)
+        if vocab_size is None:
+            num_merges = len(self.merges)
+        else:
+            _check_vocab_size(vocab_size, n_special)
+            num_merges = min(vocab_size - 256 - n_special, len(self.merges))
+        specials = self.special_ids(num_merges)
+        for tok, i in specials.items():
+            if i < 256 + num_merges:
+                raise TokforgeError(
+                    f"special token {tok!r} has id {i}, which is an ordinary token's id "
+                    f"(0..{255 + num_merges}); fix its id at {256 + num_merges} or above"
+                )
+        size = vocab_size if vocab_size is not None else 256 + num_merges + n_special
+        metadata = {
+            "training": {
+                **self.stats,
+                "vocab_size": size,
+                "merges": num_merges,
+                "stop_reason": self.stop_reason if num_merges == len(self.merges) else "done",
+            }
+        }
+        pre: dict[str, Any] = (
+            {"pretokenizer": self.pretokenizer}
+            if self.pretokenizer is not None
+            else {"pattern": self.pattern}
+        )
+        return Tokenizer.from_merges(
+            self.merges[:num_merges],
+            special_tokens=specials,
+            name=name,
+            metadata=metadata,
+            **pre,
+        )
+
+
+def _check_vocab_size(vocab_size: int, n_special: int) -> None:
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise TypeError(f"vocab_size must be an int, not {type(vocab_size).__name__}")
+    if vocab_size < 256 + n_special:
+        raise TokforgeError(
+            f"vocab_size {vocab_size} is too small: a byte-level vocabulary needs 256 ids for the "
+            f"bytes plus {n_special} for the special tokens, so at least {256 + n_special}"
+        )
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr for the counting (bytes) and merging (merges) phases.
+    On a terminal it redraws in place; otherwise it prints one summary line per phase."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.phase: str | None = None
+        self.start = 0.0
+        self.last = ""
+
+    def __call__(self, phase: str, done: int, total: int | None) -> None:
+        now = time.perf_counter()
+        if phase != self.phase:
+            self.close()
+            self.phase, self.start = phase, now
+        elapsed = max(now - self.start, 1e-9)
+        if phase == "count":
+            amount = f"{done / 1e6:8.1f}" + (f"/{total / 1e6:.1f} MB" if total else " MB")
+            rate = f"{done / 1e6 / elapsed:6.1f} MB/s"
+            label = "counting"
+        else:
+            amount = f"{done:8d}" + (f"/{total} merges" if total else " merges")
+            rate = f"{done / elapsed:6.0f} merges/s"
+            label = "merging "
+        bar = ""
+        if total:
+            width = 24
+            filled = min(width, int(width * done / total))
+            bar = "[" + "#" * filled + "-" * (width - filled) + "] "
+        self.last = f"{label} {bar}{amount}  {rate}  {elapsed:5.1f} s"
+        if self.tty:
+            self.stream.write("\r" + self.last + "\x1b[K")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.phase is not None and self.last:
+            self.stream.write(("\r" + self.last + "\x1b[K\n") if self.tty else self.last + "\n")
+            self.stream.flush()
+        self.phase, self.last = None, ""
+
+
+def _looks_like_path(text: str) -> bool:
+    return len(text) < 4096 and "\n" not in text and os.path.isfile(text)
+
+
+def _split_corpus(corpus: Corpus) -> tuple[list[Path], Iterator[str] | None]:
+    """Files (as paths) or a stream of texts. One ``str`` or ``Path`` argument is a file; in an
+    iterable, ``Path`` objects are files and ``str`` items are texts (no mixing)."""
+    if isinstance(corpus, (str, os.PathLike)):
+        return [Path(corpus)], None
+    if isinstance(corpus, (bytes, bytearray)):
+        raise TypeError("texts must be str, not bytes: decode them first")
+    it = iter(corpus)
+    first = next(it, None)
+    if first is None:
+        return [], None
+    if isinstance(first, os.PathLike):
+        files = [Path(first)]
+        for p in it:
+            if not isinstance(p, (os.PathLike, str)):
+                raise TypeError(f"files must be paths, got {type(p).__name__}")
+            files.append(Path(p))
+        return files, None
+    if isinstance(first, str) and _looks_like_path(first):
+        log.warning(
+            "the first text, %r, is the name of a file; str items are trained on as text. "
+            "Pass pathlib.Path objects to read files.",
+            first,
+        )
+
+    def texts() -> Iterator[str]:
+        yield first  # type: ignore[misc]
+        yield from it
+
+    return [], texts()
+
+
+def train_merges(
+    texts_or_files: Corpus,
+    num_merges: int,
+    *,
+    pattern: str | None = None,
+    pretokenizer: str | None = None,
+    special_tokens: Sequence[str] | Mapping[str, int] | None = None,
+    min_frequency: int = 2,
+    max_token_bytes: int | None = None,
+    num_threads: int | None = None,
+    progress: bool | Callable[[str, int, int | None], None] = True,
+    text_field: str = "text",
+    errors: str = "strict",
+) -> TrainResult:
+    """Counts the corpus and learns up to ``num_merges`` merges; see :func:`train` for the
+    arguments. Returns the merges with their counts."""
+    if pattern is not None and pretokenizer is not None:
+        raise TypeError("give either pattern (a regex) or pretokenizer (a preset name), not both")
+    if (
+        pretokenizer is not None
+        and pretokenizer not in _PRESETS
+        and not pretokenizer.endswith("_base")
+    ):
+        raise TokforgeError(
+            f"unknown pretokenizer {pretokenizer!r} (known: {', '.join(_PRESETS)}); "
+            "pass a regex as pattern="
+        )
+    if errors not in ("strict", "replace"):
+        raise TokforgeError(f'errors must be "strict" or "replace", not {errors!r}')
+    if min_frequency < 1:
+        raise TokforgeError(f"min_frequency must be at least 1, not {min_frequency}")
+    if max_token_bytes is not None and max_token_bytes < 2:
+        raise TokforgeError(f"max_token_bytes must be at least 2, not {max_token_bytes}")
+    if num_threads is not None and num_threads < 1:
+        raise TokforgeError(f"num_threads must be at least 1, not {num_threads}")
+    if isinstance(special_tokens, str):
+        raise TypeError("special_tokens must be a list of str or a dict {str: id}, not a str")
+    specials: list[str] | dict[str, int]
+    if special_tokens is None:
+        specials = []
+    elif isinstance(special_tokens, Mapping):
+        specials = {str(k): int(v) for k, v in special_tokens.items()}
+    else:
+        specials = [str(s) for s in special_tokens]
+        if len(set(specials)) != len(specials):
+            raise TokforgeError("special_tokens holds the same token twice")
+
+    files, texts = _split_corpus(texts_or_files)
+    counter = _core.PretokenCounter(
+        pattern=pattern,
+        preset=pretokenizer if pattern is None else None,
+        special_tokens=list(specials),
+        num_threads=num_threads or 0,
+    )
+    bar: _ProgressBar | None = None
+    callback: Callable[[str, int, int | None], None] | None
+    if progress is True:
+        bar = _ProgressBar()
+        callback = bar
+    elif callable(progress):
+        callback = progress
+    else:
+        callback = None
+    start = time.perf_counter()
+    try:
+        if files:
+            counter.add_files(
+                [str(f) for f in files], text_field=text_field, errors=errors, progress=callback
+            )
+        elif texts is not None:
+            counter.add_texts(texts, errors=errors, progress=callback)
+        count_seconds = time.perf_counter() - start
+        if counter.num_bytes == 0:
+            where = f"{len(files)} file(s)" if files else "the texts"
+            raise TokforgeError(f"the corpus is empty: {where} hold no text to train on")
+        merges, counts, stop, best = counter.train(
+            num_merges,
+            min_frequency=min_frequency,
+            max_token_bytes=max_token_bytes,
+            progress=callback,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if stop == "min_frequency":
+        log.warning(
+            "stopped after %d of %d merges: the most frequent remaining pair occurs %d time(s), "
+            "below min_frequency=%d",
+            len(merges),
+            num_merges,
+            best,
+            min_frequency,
+        )
+    elif stop == "no_pairs":
+        log.warning("stopped after %d of %d merges: no pair left to merge", len(merges), num_merges)
+    stats = {
+        "bytes": counter.num_bytes,
+        "pretokens": counter.num_pretokens,
+        "distinct_pretokens": counter.num_distinct,
+        "documents": counter.num_documents,
+        "min_frequency": min_frequency,
+        "max_token_bytes": max_token_bytes,
+    }
+    log.info(
+        "trained %d merges on %.1f MB (%d distinct pretokens) in %.2f s (counting %.2f s)",
+        len(merges),
+        counter.num_bytes / 1e6,
+        counter.num_distinct,
+        time.perf_counter() - start,
+        count_seconds,
+    )
+    return TrainResult(
+        merges=[(int(a), int(b)) for a, b in merges],
+        counts=list(counts),
+        stop_reason=stop,
+        pretokenizer=counter.preset,
+        pattern=counter.pattern,
+        special_tokens=specials,
+        stats=stats,
+    )
+
+
+def train(
+    texts_or_files: Corpus,
+    vocab_size: int | Sequence[int],
+    *,
+    pattern: str | None = None,
+    pretokenizer: str | None = None,
+    special_tokens: Sequence[str] | Mapping[str, int] | None = None,
+    min_frequency: int = 2,
+    max_token_bytes: int | None = None,
+    num_threads: int | None = None,
+    progress: bool | Callable[[str, int, int | None], None] = True,
+    text_field: str = "text",
+    errors: str = "strict",
+    trace: int = 0,
+    name: str = "",
+) -> Any:
+    """Trains a byte-level BPE tokenizer.
+
+    Args:
+        texts_or_files: an iterable of ``str`` texts (each pretokenized on its own; a generator
+            is fine, it is consumed in batches), an iterable of ``pathlib.Path`` files, or one
+            file path. Files are plain UTF-8 text, or JSON lines (``.jsonl``, ``.ndjson``) whose
+            ``text_field`` holds the text; gzip is recognised by content. They are read as a
+            stream: memory grows with the number of distinct pretokens, not the corpus size.
+        vocab_size: the number of ids: 256 bytes, the merges, the special tokens. A list of
+            sizes trains once and returns one tokenizer per size (a smaller vocabulary's merges
+            are a prefix of a larger one's).
+        pattern: a pretokenizer regex (``regex``/fancy-regex syntax).
+        pretokenizer: a preset: ``cl100k`` (the default), ``o200k``, ``gpt2``, ``whitespace``
+            or ``none``.
+        special_tokens: a list (their ids follow the merges) or a dict of fixed ids. Their text
+            is cut out of the corpus and never takes part in merges.
+        min_frequency: stop when the best pair occurs fewer times than this.
+        max_token_bytes: never make a token longer than this many bytes.
+        num_threads: threads for counting (default: all cores).
+        progress: a progress bar on stderr (``True``), none (``False``), or a callable
+            ``(phase, done, total)`` with phase ``"count"`` (bytes) or ``"merge"`` (merges).
+        text_field: the JSON key holding the text in ``.jsonl`` files.
+        errors: ``"strict"`` (invalid UTF-8 is an error naming file, byte and line) or
+            ``"replace"`` (U+FFFD).
+        trace: print the first ``trace`` merges to stdout as a textbook would.
+        name: the tokenizer's name.
+
+    Returns:
+        A :class:`~tokforge.Tokenizer`, or a list of them when ``vocab_size`` is a list.
+
+    >>> tok = train(["low lower lowest lowly"], 300, pretokenizer="whitespace", trace=3,
+    ...             progress=False)
+    merge 1: (l, o) -> 'lo'  count 4
+    merge 2: (lo, w) -> 'low'  count 4
+    merge 3: (low, e) -> 'lowe'  count 2
+    >>> tok.n_vocab, tok.encode("lowly")
+    (259, [257, 108, 121])
+    """
+    sizes = [vocab_size] if isinstance(vocab_size, int) else list(vocab_size)
+    if not sizes:
+        raise TokforgeError("vocab_size is an empty list")
+    n_special = 0 if special_tokens is None else len(special_tokens)
+    for s in sizes:
+        _check_vocab_size(s, n_special)
+    result = train_merges(
+        texts_or_files,
+        max(sizes) - 256 - n_special,
+        pattern=pattern,
+        pretokenizer=pretokenizer,
+        special_tokens=special_tokens,
+        min_frequency=min_frequency,
+        max_token_bytes=max_token_bytes,
+        num_threads=num_threads,
+        progress=progress,
+        text_field=text_field,
+        errors=errors,
+    )
+    for line in result.trace(trace) if trace > 0 else []:
+        print(line)
+    tokenizers = [result.tokenizer(s, name=name) for s in sizes]
+    return tokenizers[0] if isinstance(vocab_size, int) else tokenizers

@@ -1,0 +1,231 @@
+"""``tokforge train``: learn a byte-level BPE vocabulary from files and write it.
+
+    tokforge train corpus.txt more.jsonl.gz --vocab-size 8192,32768 -o tok.json \\
+        --special '<|endoftext|>' --trace 10
+
+Several sizes come from one run (a smaller vocabulary's merges are a prefix of a larger one's)
+and are written as ``tok-8192.json``, ``tok-32768.json`` (or wherever ``{vocab_size}`` sits in
+the ``-o`` path). Nothing is written unless training succeeds, and each file is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import TokforgeError
+
+__all__ = ["handler", "output_paths", "register"]
+
+_PRESETS = ("cl100k", "o200k", "gpt2", "whitespace", "none")
+
+
+def _sizes(raw: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in raw.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a size or a comma-separated list of sizes, got {raw!r}"
+        ) from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("no vocabulary size given")
+    return sorted(set(sizes))
+
+
+def register(subparsers: Any) -> None:
+    """Adds the ``train`` sub-command."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a byte-level BPE vocabulary from text files",
+        description=(
+            "Learn a byte-level BPE vocabulary: ids 0..255 are the bytes, each merge adds an id, "
+            "special tokens come last. Files are plain UTF-8 text or JSON lines (.jsonl, "
+            ".ndjson), optionally gzip-compressed, read as a stream."
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="text or .jsonl files (.gz too)")
+    p.add_argument(
+        "--vocab-size",
+        "-v",
+        required=True,
+        type=_sizes,
+        metavar="N[,N...]",
+        help="vocabulary size(s) including the 256 bytes and the special tokens",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="PATH",
+        help="output file; with several sizes, -N is added before the suffix "
+        "unless the path contains {vocab_size}",
+    )
+    p.add_argument(
+        "--pattern",
+        "-p",
+        default="cl100k",
+        metavar="PRESET|REGEX",
+        help=f"pretokenizer: {', '.join(_PRESETS)}, or a regex (default: cl100k)",
+    )
+    p.add_argument(
+        "--special",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="a special token (repeatable); ids follow the merges",
+    )
+    p.add_argument(
+        "--min-frequency",
+        type=int,
+        default=2,
+        metavar="F",
+        help="stop when the best pair occurs fewer than F times (default: 2)",
+    )
+    p.add_argument("--max-token-bytes", type=int, metavar="N", help="cap on a token's length")
+    p.add_argument(
+        "--jsonl-field",
+        "--text-field",
+        dest="text_field",
+        default="text",
+        metavar="KEY",
+        help="JSON key of the text in .jsonl files (default: text)",
+    )
+    p.add_argument(
+        "--errors",
+        choices=["strict", "replace"],
+        default="strict",
+        help="invalid UTF-8: fail naming file, byte and line (strict), or use U+FFFD",
+    )
+    p.add_argument("--threads", type=int, metavar="N", help="counting threads (default: all)")
+    p.add_argument(
+        "--format",
+        choices=["tokforge", "tiktoken"],
+        default="tokforge",
+        help="tokforge JSON (default), or a .tiktoken rank file that tiktoken loads",
+    )
+    p.add_argument(
+        "--trace", type=int, default=0, metavar="N", help="print the first N merges to stdout"
+    )
+    p.add_argument("--name", default=None, help="tokenizer name (default: the output's stem)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=handler)
+
+
+def output_paths(output: str, sizes: list[int]) -> dict[int, Path]:
+    """Where each size goes: ``output`` itself for one size; otherwise ``{vocab_size}`` in the
+    path is replaced, or ``-N`` is added before the suffix.
+
+    >>> {k: str(v) for k, v in output_paths("out/tok.json", [8192, 32768]).items()}
+    {8192: 'out/tok-8192.json', 32768: 'out/tok-32768.json'}
+    """
+    if "{vocab_size}" in output:
+        return {n: Path(output.replace("{vocab_size}", str(n))) for n in sizes}
+    if len(sizes) == 1:
+        return {sizes[0]: Path(output)}
+    p = Path(output)
+    return {n: p.with_name(f"{p.stem}-{n}{p.suffix}") for n in sizes}
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Runs ``tokforge train``; returns the exit code. Errors print one line to stderr."""
+    try:
+        return _run(args)
+    except (TokforgeError, OSError, ValueError, TypeError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"tokforge train: error: {msg}", file=sys.stderr)
+        return 1
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Prints the trainer's warnings as ``tokforge: ...`` lines (installed once)."""
+
+
+def _ensure_log_handler() -> None:
+    logger = logging.getLogger("tokforge")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        h = _StderrHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("tokforge: %(message)s"))
+        h.setLevel(logging.WARNING)
+        logger.addHandler(h)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .train import train_merges
+
+    sizes: list[int] = args.vocab_size
+    n_special = len(args.special)
+    if len(set(args.special)) != n_special:
+        raise TokforgeError("--special: the same token is given twice")
+    too_small = [n for n in sizes if n < 256 + n_special]
+    if too_small:
+        raise TokforgeError(
+            f"--vocab-size {too_small[0]} is too small: 256 byte ids and {n_special} special "
+            f"token(s) need at least {256 + n_special}"
+        )
+    files = [Path(f) for f in args.files]
+    for f in files:
+        if not f.is_file():
+            what = "is a directory" if f.is_dir() else "no such file"
+            raise TokforgeError(f"{f}: {what}")
+    paths = output_paths(args.output, sizes)
+    for path in paths.values():
+        if not path.parent.is_dir():
+            raise TokforgeError(f"{path}: the output folder {path.parent} does not exist")
+    pre = (
+        {"pretokenizer": args.pattern}
+        if args.pattern in _PRESETS or args.pattern.endswith("_base")
+        else {"pattern": args.pattern}
+    )
+    logger = logging.getLogger("tokforge.train")
+    saved_level = logger.level
+    if args.quiet:
+        logger.setLevel(logging.ERROR)
+    else:
+        _ensure_log_handler()
+    try:
+        result = train_merges(
+            files,
+            max(sizes) - 256 - n_special,
+            special_tokens=list(args.special),
+            min_frequency=args.min_frequency,
+            max_token_bytes=args.max_token_bytes,
+            num_threads=args.threads,
+            progress=not args.quiet,
+            text_field=args.text_field,
+            errors=args.errors,
+            **pre,
+        )
+    finally:
+        logger.setLevel(saved_level)
+    if args.trace > 0:
+        for line in result.trace(args.trace):
+            print(line)
+    # Build every tokenizer before writing any file: a failure leaves no output behind.
+    built = {
+        n: result.tokenizer(n, name=args.name if args.name is not None else paths[n].stem)
+        for n in sizes
+    }
+    for n, tok in built.items():
+        if args.format == "tiktoken":
+            tok.to_tiktoken(paths[n])
+        else:
+            tok.save(paths[n])
+    if not args.quiet:
+        for n, tok in built.items():
+            merges = tok.n_vocab - 256 - n_special
+            print(
+                f"wrote {paths[n]}: {tok.n_vocab} ids ({merges} merges, {n_special} special)",
+                file=sys.stderr,
+            )
+        if args.format == "tiktoken":
+            print(
+                "a .tiktoken file holds only the ranks; load it with "
+                "tiktoken.Encoding(name, pat_str=..., mergeable_ranks="
+                "tiktoken.load.load_tiktoken_bpe(path), special_tokens={...})",
+                file=sys.stderr,
+            )
+    return 0
