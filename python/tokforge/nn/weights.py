@@ -381,8 +381,8 @@ def load_gpt2(path: str | os.PathLike[str], dtype: Any = np.float64) -> tuple[Pa
     context, K/V heads), with GPT-2's head width of 64 and tanh GELU filling the gaps.
     Weights are cast to ``dtype`` (float64 by default, for exact comparisons).
     """
-    tensors = read_safetensors(path)
-    params = from_gpt2_names({k: v.astype(dtype) for k, v in tensors.items()})
+    named = from_gpt2_names(read_safetensors(path))  # drops mask buffers before any cast
+    params = unflatten_params({k: v.astype(dtype) for k, v in flatten_params(named).items()})
     stored = safetensors_metadata(path).get(_CONFIG_KEY)
     if stored is not None:
         config = Config.from_dict(json.loads(stored))
