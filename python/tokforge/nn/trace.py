@@ -126,9 +126,9 @@ def format_trace(
     for pos, token in enumerate(ids):
         out.append(f"      {pos:>4}  {token:>7}  {token_label(model, token)}")
 
-    x = rec["wte"]
+    x = rec["wte"]  # [n_seq, d_model]
     head("embed", "x = wte[ids]", f"[{n}] -> {_shape(x)}", "x[-1] = " + _vec(x[-1]))
-    x = rec["positions"]
+    x = rec["positions"]  # [n_seq, d_model]
     formula = {
         "learned": f"x = x + wpe[0:{n}]",
         "sinusoidal": f"x = x + PE_sin/cos[0:{n}]",
@@ -143,16 +143,18 @@ def format_trace(
         p = f"h.{layer}"
         head(f"block {layer}", f"{c.norm}-LN transformer block", "")
         if c.norm == "pre":
-            h = rec[f"{p}.ln_1"]
+            h = rec[f"{p}.ln_1"]  # [n_seq, d_model]
             sub("ln_1", "h = LayerNorm(x)", _shape(h), "h[-1] = " + _vec(h[-1]))
-        q, k, v = rec[f"{p}.attn.q"], rec[f"{p}.attn.k"], rec[f"{p}.attn.v"]
+        q = rec[f"{p}.attn.q"]  # [n_head, n_seq, d_head]
+        k = rec[f"{p}.attn.k"]  # [n_kv_head, n_seq, d_head]
+        v = rec[f"{p}.attn.v"]  # [n_kv_head, n_seq, d_head]
         rope_note = ", RoPE on q, k" if c.positional == "rope" else ""
         sub(
             "q, k, v",
             f"h @ c_attn, split heads{rope_note}",
             f"[{n}, {c.d_model}] -> q {_shape(q)}, k {_shape(k)}, v {_shape(v)}",
         )
-        w = rec[f"{p}.attn.weights"]
+        w = rec[f"{p}.attn.weights"]  # [n_head, n_seq, n_seq]
         sub(
             "attention",
             f"softmax(q k^T / sqrt({c.head_dim}) + mask)",
@@ -162,23 +164,25 @@ def format_trace(
         labels = [token_label(model, t) for t in ids]
         for hd in range(w.shape[0]):
             # Short prompts: every key in order. Long ones: the keys with the most weight.
-            keys = range(n) if n <= _ALL_KEYS else np.argsort(-w[hd, -1], kind="stable")[:6]
+            keys = (
+                range(n) if n <= _ALL_KEYS else np.argsort(-w[hd, -1], kind="stable")[:6]
+            )  # key ids
             spread = "  ".join(f"{labels[j]} {w[hd, -1, j]:.3f}" for j in keys)
             more = "" if n <= _ALL_KEYS else f"  (top 6 of {n})"
             out.append(f"{'':18}head {hd}: {spread}{more}")
-        heads = rec[f"{p}.attn.heads"]
+        heads = rec[f"{p}.attn.heads"]  # [n_head, n_seq, d_head]
         sub("heads", "weights @ v", _shape(heads))
-        a = rec[f"{p}.attn.c_proj"]
+        a = rec[f"{p}.attn.c_proj"]  # [n_seq, d_model]
         sub("W_O", "concat(heads) @ c_proj", f"{_shape(heads)} -> {_shape(a)}", _vec(a[-1]))
         if c.norm == "pre":
-            x = rec[f"{p}.resid_attn"]
+            x = rec[f"{p}.resid_attn"]  # [n_seq, d_model]
             sub("residual", "x = x + attn", _shape(x), "x[-1] = " + _vec(x[-1]))
-            h = rec[f"{p}.ln_2"]
+            h = rec[f"{p}.ln_2"]  # [n_seq, d_model]
             sub("ln_2", "h = LayerNorm(x)", _shape(h), "h[-1] = " + _vec(h[-1]))
         else:
-            x = rec[f"{p}.ln_1"]
+            x = rec[f"{p}.ln_1"]  # [n_seq, d_model]
             sub("ln_1", "x = LayerNorm(x + attn)", _shape(x), "x[-1] = " + _vec(x[-1]))
-        m = rec[f"{p}.mlp"]
+        m = rec[f"{p}.mlp"]  # [n_seq, d_model]
         sub(
             "mlp",
             f"{c.activation}(h @ c_fc) @ c_proj",
@@ -186,16 +190,16 @@ def format_trace(
             _vec(m[-1]),
         )
         if c.norm == "pre":
-            x = rec[f"{p}.resid_mlp"]
+            x = rec[f"{p}.resid_mlp"]  # [n_seq, d_model]
             sub("residual", "x = x + mlp", _shape(x), "x[-1] = " + _vec(x[-1]))
         else:
-            x = rec[f"{p}.ln_2"]
+            x = rec[f"{p}.ln_2"]  # [n_seq, d_model]
             sub("ln_2", "x = LayerNorm(x + mlp)", _shape(x), "x[-1] = " + _vec(x[-1]))
 
     if c.norm == "pre":
-        x = rec["ln_f"]
+        x = rec["ln_f"]  # [n_seq, d_model]
         head("ln_f", "x = LayerNorm(x)", _shape(x), "x[-1] = " + _vec(x[-1]))
-    logits = rec.logits
+    logits = rec.logits  # [n_seq, n_vocab]
     head_name = "wte^T" if c.tie_embeddings else "lm_head^T"
     head("logits", f"x @ {head_name}", f"{_shape(x)} -> {_shape(logits)}", _vec(logits[-1]))
 
