@@ -486,6 +486,10 @@ def test_stream_yields_what_generate_returns() -> None:
         assert streamed == model.generate([2, 3], 12, top_k=10, seed=5, use_cache=use_cache)
     it = model.stream([2, 3], 5, temperature=0)
     assert next(it) == model.generate([2, 3], 1, temperature=0)[0]
+    with pytest.raises(ValueError, match="top_p"):  # raised by the call, before iterating
+        model.stream([2, 3], 5, top_p=2.0)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        model.stream([2, 3], -1)
 
 
 def test_seeds_make_generation_reproducible() -> None:

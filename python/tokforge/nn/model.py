@@ -35,7 +35,7 @@ from .functional import (
     sinusoidal_positions,
     split_heads,
 )
-from .sampling import make_rng, sample_token
+from .sampling import check_sampling, make_rng, sample_token
 
 __all__ = [
     "Generation",
@@ -357,12 +357,28 @@ class Transformer:
         feeds only the newest token and reuses earlier keys and values; without it, every step
         runs the whole sequence again (same result, slower: the reference for the cache).
         """
+        # Checked here, not at the first next(): a bad argument fails where it was passed.
         prompt_ids = self.encode_prompt(prompt)
         eos = self._eos(eos_id)
         if max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        check_sampling(temperature, top_k, top_p)
         n_new = min(max_new_tokens, self.config.max_seq_len - len(prompt_ids))
-        rng = make_rng(seed)
+        return self._sample_loop(
+            prompt_ids, n_new, temperature, top_k, top_p, make_rng(seed), use_cache, eos
+        )
+
+    def _sample_loop(
+        self,
+        prompt_ids: list[int],
+        n_new: int,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        rng: np.random.Generator,
+        use_cache: bool,
+        eos: int | None,
+    ) -> Iterator[int]:
         sequence = list(prompt_ids)
         past: KVCache | None = None
         for i in range(n_new):

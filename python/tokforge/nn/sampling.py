@@ -13,7 +13,14 @@ import numpy as np
 
 from .functional import softmax
 
-__all__ = ["greedy", "make_rng", "sample", "sample_token", "sampling_distribution"]
+__all__ = [
+    "check_sampling",
+    "greedy",
+    "make_rng",
+    "sample",
+    "sample_token",
+    "sampling_distribution",
+]
 
 
 def sampling_distribution(
@@ -36,12 +43,7 @@ def sampling_distribution(
     logits = np.asarray(logits, dtype=np.float64)  # [n_vocab]
     if logits.ndim != 1 or logits.size == 0:
         raise ValueError(f"logits must be a non-empty 1-D array, got shape {logits.shape}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1 (or None for no limit), got {top_k!r}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1] (or None for no limit), got {top_p!r}")
+    check_sampling(temperature, top_k, top_p)
 
     n_vocab = logits.shape[0]
     if temperature == 0:
@@ -62,6 +64,17 @@ def sampling_distribution(
     out = np.zeros(n_vocab)  # [n_vocab]
     out[kept] = probs[kept]  # [n_keep] -> scattered into [n_vocab]
     return out / out.sum()  # [n_vocab], renormalised
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """Raise ``ValueError`` unless ``temperature >= 0``, ``top_k >= 1`` and ``0 < top_p <= 1``
+    (``None`` meaning no limit)."""
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1 (or None for no limit), got {top_k!r}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1] (or None for no limit), got {top_p!r}")
 
 
 def greedy(logits: np.ndarray) -> int:
