@@ -7,6 +7,8 @@ worked examples the issue quotes (3-token attention, 4-logit softmax), not from 
 from __future__ import annotations
 
 import dataclasses
+import doctest
+import importlib
 import math
 
 import numpy as np
@@ -517,3 +519,17 @@ def test_decode_survives_ids_the_tokenizer_lacks() -> None:
     model = Transformer(Config(vocab_size=300, d_model=8, n_heads=2), tokenizer=tok)
     assert model.decode([104, 299, 105]) == "h\ufffdi"
     assert model.decode([0xE2, 0x82, 0xAC]) == "\u20ac"  # bytes of one character across tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# The examples in the docstrings
+
+
+@pytest.mark.parametrize(
+    "module", ["", ".config", ".functional", ".sampling", ".model", ".weights"]
+)
+def test_docstring_examples_hold(module: str) -> None:
+    mod = importlib.import_module("tokforge.nn" + module)
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
