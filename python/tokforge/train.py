@@ -279,7 +279,7 @@ def train_merges(
         if counter.num_bytes == 0:
             where = f"{len(files)} file(s)" if files else "the texts"
             raise TokforgeError(f"the corpus is empty: {where} hold no text to train on")
-        merges, counts, stop, best = counter.train(
+        merges, counts, stop = counter.train(
             num_merges,
             min_frequency=min_frequency,
             max_token_bytes=max_token_bytes,
@@ -290,11 +290,10 @@ def train_merges(
             bar.close()
     if stop == "min_frequency":
         log.warning(
-            "stopped after %d of %d merges: the most frequent remaining pair occurs %d time(s), "
-            "below min_frequency=%d",
+            "stopped after %d of %d merges: every pair left occurs fewer than min_frequency=%d "
+            "times",
             len(merges),
             num_merges,
-            best,
             min_frequency,
         )
     elif stop == "no_pairs":

@@ -927,8 +927,8 @@ impl Default for TrainConfig {
 pub enum StopReason {
     /// It made the requested number of merges.
     Done,
-    /// The best eligible pair occurred `best` times, fewer than `min_frequency`.
-    MinFrequency { best: u64 },
+    /// Every pair left occurs fewer than `min_frequency` times.
+    MinFrequency,
     /// No eligible pair was left (every pretoken is one token, or the rest are ineligible).
     NoPairs,
 }
@@ -951,6 +951,9 @@ type WordRef = u32;
 
 const HEADER: usize = 4;
 
+/// How many words ahead [`Trainer::apply`] prefetches.
+const PREFETCH_AHEAD: usize = 8;
+
 impl Words {
     fn push(&mut self, bytes: &[u8], count: u64) -> Result<WordRef> {
         let at = WordRef::try_from(self.data.len())
@@ -967,6 +970,26 @@ impl Words {
         ]);
         self.data.extend(bytes.iter().map(|&b| b as Rank));
         Ok(at)
+    }
+
+    /// Hints the processor to load the word's header (no effect where unsupported).
+    #[inline]
+    fn prefetch(&self, w: WordRef) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(p) = self.data.get(w as usize) {
+            // SAFETY: a prefetch is only a hint; it reads nothing and cannot fault, and the
+            // pointer comes from a live reference anyway.
+            #[allow(unused_unsafe)]
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                let p = (p as *const u32).cast::<i8>();
+                _mm_prefetch::<_MM_HINT_T0>(p);
+                // Half the words visited are longer than the header's cache line holds.
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = w;
     }
 
     #[inline]
@@ -1075,6 +1098,10 @@ pub struct Trainer {
     token_set: FxHashSet<Vec<u8>>,
     merges: Vec<Merge>,
     stop: Option<StopReason>,
+    /// Whether some pair was dropped for occurring fewer than `min_frequency` times.
+    set_aside: bool,
+    /// Reused buffer for a candidate token's bytes.
+    scratch: Vec<u8>,
 }
 
 impl Trainer {
@@ -1094,6 +1121,8 @@ impl Trainer {
             token_set: (0..=255u8).map(|b| vec![b]).collect(),
             merges: Vec::new(),
             stop: None,
+            set_aside: false,
+            scratch: Vec::new(),
         };
         for (bytes, count) in words {
             let bytes = bytes.as_ref();
@@ -1114,6 +1143,13 @@ impl Trainer {
                 }
             }
         }
+        // A pair's count only ever falls, so one already below min_frequency can never be
+        // merged: forget it now. (With min_frequency 2 that drops about half of all pairs, and
+        // the map and the heap shrink with them.)
+        let floor = t.config.min_frequency.max(1);
+        let before = t.pairs.len();
+        t.pairs.retain(|_, st| st.count >= floor);
+        t.set_aside = t.pairs.len() < before;
         let jobs: Vec<MergeJob> = t
             .pairs
             .iter()
@@ -1171,10 +1207,11 @@ impl Trainer {
                 continue;
             }
             let (l, r) = (job.pair.left() as usize, job.pair.right() as usize);
-            let mut merged = Vec::with_capacity(self.tokens[l].len() + self.tokens[r].len());
+            let merged = &mut self.scratch;
+            merged.clear();
             merged.extend_from_slice(&self.tokens[l]);
             merged.extend_from_slice(&self.tokens[r]);
-            if self.token_set.contains(&merged) {
+            if self.token_set.contains(merged) {
                 continue; // spells an existing token: never eligible (see the module docs)
             }
             return Some((job.pair, current));
@@ -1192,13 +1229,13 @@ impl Trainer {
             return None;
         }
         let Some((pair, count)) = self.best_pair() else {
-            self.stop = Some(StopReason::NoPairs);
+            self.stop = Some(if self.set_aside {
+                StopReason::MinFrequency
+            } else {
+                StopReason::NoPairs
+            });
             return None;
         };
-        if count < self.config.min_frequency.max(1) {
-            self.stop = Some(StopReason::MinFrequency { best: count });
-            return None;
-        }
         let new_id = Rank::try_from(self.tokens.len()).expect("fewer than 2^32 tokens");
         // Register the new token first: `apply` checks the new pairs' lengths against it.
         let mut bytes = self.tokens[pair.left() as usize].clone();
@@ -1239,10 +1276,19 @@ impl Trainer {
         };
         let (a, b) = (pair.left(), pair.right());
         let stamp = self.merges.len() as u32;
-        let mut lost: FxHashMap<Pair, u64> = FxHashMap::default();
-        let mut fresh: FxHashMap<Pair, PairStats> = FxHashMap::default();
+        // Sized for the common small merge; a big one grows them a few times.
+        let hint = stats.words.len().min(256);
+        let mut lost: FxHashMap<Pair, u64> =
+            FxHashMap::with_capacity_and_hasher(hint, Default::default());
+        let mut fresh: FxHashMap<Pair, PairStats> =
+            FxHashMap::with_capacity_and_hasher(hint, Default::default());
         let words = &mut self.words;
-        for &wi in &stats.words {
+        for (k, &wi) in stats.words.iter().enumerate() {
+            // The words are scattered over the array and each first touch misses the cache;
+            // asking for the one PREFETCH_AHEAD places later overlaps those misses.
+            if let Some(&ahead) = stats.words.get(k + PREFETCH_AHEAD) {
+                words.prefetch(ahead);
+            }
             if !words.visit(wi, stamp) {
                 continue; // listed twice
             }
@@ -1268,17 +1314,21 @@ impl Trainer {
                 }
             }) as u32;
         }
+        let floor = self.config.min_frequency.max(1);
         for (p, n) in lost {
             if let Some(st) = self.pairs.get_mut(&p) {
                 st.count -= n;
-                if st.count == 0 {
+                if st.count < floor {
+                    // Below the floor for good: forget it (its heap entry goes stale).
+                    self.set_aside |= st.count > 0;
                     self.pairs.remove(&p);
                 }
             }
         }
         for (p, st) in fresh {
-            if st.count == 0 {
-                continue;
+            if st.count < floor {
+                self.set_aside |= st.count > 0;
+                continue; // can never be merged (see `new`)
             }
             if self.fits(p) {
                 self.heap.push(MergeJob {
@@ -1337,7 +1387,7 @@ mod tests {
                 ((257, b'e' as Rank), 2)
             ]
         );
-        assert_eq!(stop, StopReason::MinFrequency { best: 1 });
+        assert_eq!(stop, StopReason::MinFrequency);
     }
 
     #[test]

@@ -298,12 +298,11 @@ impl PyPretokenCounter {
             .collect()
     }
 
-    /// Learns up to `num_merges` merges from the counts. Returns `(merges, counts, stop,
-    /// best)`: the merged pairs in order, each one's count when it was chosen, why the run
-    /// ended (`"done"`, `"min_frequency"` or `"no_pairs"`), and for `"min_frequency"` the best
-    /// remaining count. `progress(phase, done, total)` gets `("merge", merges_done, num_merges)`.
+    /// Learns up to `num_merges` merges from the counts. Returns `(merges, counts, stop)`: the
+    /// merged pairs in order, each one's count when it was chosen, and why the run ended
+    /// (`"done"`; `"min_frequency"`: every pair left is rarer; `"no_pairs"`: none is left).
+    /// `progress(phase, done, total)` gets `("merge", merges_done, num_merges)`.
     #[pyo3(signature = (num_merges, *, min_frequency=2, max_token_bytes=None, progress=None))]
-    #[allow(clippy::type_complexity)]
     fn train(
         &self,
         py: Python<'_>,
@@ -311,7 +310,7 @@ impl PyPretokenCounter {
         min_frequency: u64,
         max_token_bytes: Option<usize>,
         progress: Option<Py<PyAny>>,
-    ) -> PyResult<(Vec<(Rank, Rank)>, Vec<u64>, &'static str, u64)> {
+    ) -> PyResult<(Vec<(Rank, Rank)>, Vec<u64>, &'static str)> {
         let config = TrainConfig {
             merges: num_merges,
             min_frequency,
@@ -328,10 +327,10 @@ impl PyPretokenCounter {
             Ok((trainer.merges().to_vec(), stop))
         });
         let (merges, stop) = ticker.finish(r)?;
-        let (reason, best) = match stop {
-            StopReason::Done => ("done", 0),
-            StopReason::MinFrequency { best } => ("min_frequency", best),
-            StopReason::NoPairs => ("no_pairs", 0),
+        let reason = match stop {
+            StopReason::Done => "done",
+            StopReason::MinFrequency => "min_frequency",
+            StopReason::NoPairs => "no_pairs",
         };
         log(
             py,
@@ -347,7 +346,6 @@ impl PyPretokenCounter {
             merges.iter().map(|m| m.pair).collect(),
             merges.iter().map(|m| m.count).collect(),
             reason,
-            best,
         ))
     }
 
