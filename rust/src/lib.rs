@@ -27,6 +27,7 @@ pub mod encode;
 pub mod error;
 pub mod io;
 pub mod pretokenize;
+pub mod scan;
 pub mod train;
 pub mod vocab;
 

@@ -1,0 +1,115 @@
+//! cl100k_base's pattern, alternative by alternative:
+//!
+//! ```text
+//! '(?i:[sdmt]|ll|ve|re) | [^\r\n\p{L}\p{N}]?+\p{L}++ | \p{N}{1,3}+ | ?[^\s\p{L}\p{N}]++[\r\n]*+
+//!   | \s++$ | \s*[\r\n] | \s+(?!\S) | \s
+//! ```
+//!
+//! 1. `'` and a contraction, case-insensitive under Unicode simple case folding (`'S`, `'Ll`,
+//!    `'ſ` all count; see [`folds_to`]).
+//! 2. A run of letters, optionally after one character that is not `\r`, `\n`, a letter or a
+//!    number: a space, any other whitespace (tab, U+00A0, U+3000, ...), punctuation, a mark.
+//!    The possessive `?+` changes nothing here: a prefix character is never a letter, so giving
+//!    it back could not let the run start earlier.
+//! 3. One to three numbers.
+//! 4. An optional space, a run of punctuation (marks included), then any `\r`/`\n`.
+//! 5. At whitespace: the whole run if it reaches the end of the text.
+//! 6. `\s*[\r\n]`: the greedy `\s*` backs off to the last `\r`/`\n` of the run, so the piece
+//!    ends right after the run's last newline (one piece for `"  \n\n \n"`).
+//! 7. No newline in the run: the run minus its last character, when it has at least two.
+//! 8. A lone whitespace character.
+
+use std::ops::Range;
+
+use super::classes::{folds_to, is_word_prefix, Classes, LETTER, NUM, PUNCT};
+use super::{byte_run, split_with, ws_run};
+use crate::error::Result;
+use crate::pretokenize::{Pretokenizer, PretokenizerSpec, CL100K_PATTERN};
+
+/// Exact scanner for [`CL100K_PATTERN`].
+///
+/// ```
+/// use tokforge::pretokenize::Pretokenizer;
+/// let text = "Don'T  stop\n\n1234";
+/// let mut out = Vec::new();
+/// tokforge::scan::Cl100kScanner.split(text, &mut out).unwrap();
+/// let pieces: Vec<&str> = out.into_iter().map(|r| &text[r]).collect();
+/// assert_eq!(pieces, ["Don", "'T", " ", " stop", "\n\n", "123", "4"]);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cl100kScanner;
+
+impl Pretokenizer for Cl100kScanner {
+    fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> Result<()> {
+        split_with(text, out, piece_end);
+        Ok(())
+    }
+
+    fn spec(&self) -> PretokenizerSpec {
+        PretokenizerSpec::Regex {
+            pattern: CL100K_PATTERN.to_string(),
+            preset: Some("cl100k".to_string()),
+        }
+    }
+}
+
+/// The end of `(?i:[sdmt]|ll|ve|re)` at `i`, or `None`.
+#[inline(always)]
+fn contraction(b: &[u8], i: usize) -> Option<usize> {
+    for x in [b's', b'd', b'm', b't'] {
+        let n = folds_to(b, i, x);
+        if n != 0 {
+            return Some(i + n);
+        }
+    }
+    for [x, y] in [[b'l', b'l'], [b'v', b'e'], [b'r', b'e']] {
+        let n = folds_to(b, i, x);
+        if n != 0 {
+            let m = folds_to(b, i + n, y);
+            if m != 0 {
+                return Some(i + n + m);
+            }
+        }
+    }
+    None
+}
+
+#[inline(always)]
+fn piece_end(cls: &Classes, b: &[u8], i: usize) -> usize {
+    let c = b[i];
+    if c == b'\'' {
+        if let Some(e) = contraction(b, i + 1) {
+            return e;
+        }
+    }
+    let (kind, len) = cls.at(b, i);
+    if kind & LETTER != 0 {
+        return cls.run(b, i + len, LETTER);
+    }
+    if is_word_prefix(kind) && cls.kind(b, i + len) & LETTER != 0 {
+        return cls.run(b, i + len, LETTER);
+    }
+    if kind & NUM != 0 {
+        return cls.run_max(b, i, NUM, 3);
+    }
+    let (start, skind) = if c == b' ' {
+        (i + 1, cls.kind(b, i + 1))
+    } else {
+        (i, kind)
+    };
+    if skind & PUNCT != 0 {
+        let e = cls.run(b, start, PUNCT);
+        return byte_run(b, e, b"\r\n");
+    }
+    // The character at `i` is whitespace.
+    let run = ws_run(cls, b, i);
+    if run.end == b.len() {
+        run.end
+    } else if let Some(nl) = run.last_nl {
+        nl + 1
+    } else if run.last > i {
+        run.last
+    } else {
+        run.end
+    }
+}
