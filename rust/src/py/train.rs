@@ -33,6 +33,9 @@ fn log(py: Python<'_>, level: u8, msg: &str) -> PyResult<()> {
 
 const INFO: u8 = 20;
 
+/// What `PretokenCounter.train` returns: the merges, their counts, and the stop reason.
+type Trained = (Vec<(Rank, Rank)>, Vec<u64>, &'static str);
+
 /// Calls the Python progress callback at most every `PERIOD`, and checks for signals at every
 /// tick. A Python exception (KeyboardInterrupt, or one the callback raised) is kept aside and the
 /// core is told to stop with a placeholder error; [`Ticker::finish`] puts the real one back.
@@ -310,7 +313,7 @@ impl PyPretokenCounter {
         min_frequency: u64,
         max_token_bytes: Option<usize>,
         progress: Option<Py<PyAny>>,
-    ) -> PyResult<(Vec<(Rank, Rank)>, Vec<u64>, &'static str)> {
+    ) -> PyResult<Trained> {
         let config = TrainConfig {
             merges: num_merges,
             min_frequency,
