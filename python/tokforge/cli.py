@@ -14,7 +14,13 @@ from . import __version__
 from .errors import TokforgeError
 
 # Sub-command modules beyond this file's own commands, each with register(subparsers).
-_COMMAND_MODULES = ("tokforge.demo", "tokforge.train_cli", "tokforge.nn.cli")
+_COMMAND_MODULES = (
+    "tokforge.demo",
+    "tokforge.train_cli",
+    "tokforge.inspect_cli",
+    "tokforge.bench_cli",
+    "tokforge.nn.cli",
+)
 
 
 def _add_tokenizer_arg(p: argparse.ArgumentParser) -> None:
