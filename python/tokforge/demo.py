@@ -66,7 +66,13 @@ def _train(text_path: str, vocab_size: int, out: Path, quiet: bool) -> Tokenizer
         print("   (training is not part of this build)")
         return None
     t0 = time.perf_counter()
-    tok = train([text_path], vocab_size=vocab_size, progress=not quiet, name=f"sample-{vocab_size}")
+    tok = train(
+        [Path(text_path)],
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        progress=not quiet,
+        name=f"sample-{vocab_size}",
+    )
     dt = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"sample-{vocab_size}.json"
@@ -74,9 +80,9 @@ def _train(text_path: str, vocab_size: int, out: Path, quiet: bool) -> Tokenizer
     merges = tok.merges or []
     print(f"   {len(merges)} merges in {dt:.2f} s, saved to {path}")
     if merges:
-        shown = ", ".join(
-            repr(tok.decode_single_token_bytes(256 + k).decode("utf-8", "replace"))
-            for k in range(min(8, len(merges)))
+        shown = " ".join(
+            f"[{_visible(tok.decode_single_token_bytes(256 + k))}]"
+            for k in range(min(10, len(merges)))
         )
         print(f"   first merges: {shown}")
     return tok
