@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, overload
 
 from . import _core
 from .errors import TokforgeError
@@ -179,7 +179,7 @@ def _split_corpus(corpus: Corpus) -> tuple[list[Path], Iterator[str] | None]:
         return [Path(corpus)], None
     if isinstance(corpus, (bytes, bytearray)):
         raise TypeError("texts must be str, not bytes: decode them first")
-    it = iter(corpus)
+    it: Iterator[Any] = iter(corpus)
     first = next(it, None)
     if first is None:
         return [], None
@@ -198,7 +198,7 @@ def _split_corpus(corpus: Corpus) -> tuple[list[Path], Iterator[str] | None]:
         )
 
     def texts() -> Iterator[str]:
-        yield first  # type: ignore[misc]
+        yield first
         yield from it
 
     return [], texts()
@@ -325,6 +325,44 @@ def train_merges(
     )
 
 
+@overload
+def train(
+    texts_or_files: Corpus,
+    vocab_size: int,
+    *,
+    pattern: str | None = ...,
+    pretokenizer: str | None = ...,
+    special_tokens: Sequence[str] | Mapping[str, int] | None = ...,
+    min_frequency: int = ...,
+    max_token_bytes: int | None = ...,
+    num_threads: int | None = ...,
+    progress: bool | Callable[[str, int, int | None], None] = ...,
+    text_field: str = ...,
+    errors: str = ...,
+    trace: int = ...,
+    name: str = ...,
+) -> Tokenizer: ...
+
+
+@overload
+def train(
+    texts_or_files: Corpus,
+    vocab_size: Sequence[int],
+    *,
+    pattern: str | None = ...,
+    pretokenizer: str | None = ...,
+    special_tokens: Sequence[str] | Mapping[str, int] | None = ...,
+    min_frequency: int = ...,
+    max_token_bytes: int | None = ...,
+    num_threads: int | None = ...,
+    progress: bool | Callable[[str, int, int | None], None] = ...,
+    text_field: str = ...,
+    errors: str = ...,
+    trace: int = ...,
+    name: str = ...,
+) -> list[Tokenizer]: ...
+
+
 def train(
     texts_or_files: Corpus,
     vocab_size: int | Sequence[int],
@@ -340,7 +378,7 @@ def train(
     errors: str = "strict",
     trace: int = 0,
     name: str = "",
-) -> Any:
+) -> Tokenizer | list[Tokenizer]:
     """Trains a byte-level BPE tokenizer.
 
     Args:

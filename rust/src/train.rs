@@ -12,32 +12,59 @@
 //!
 //! Two kinds of pair are never merged, and are skipped as if they were absent:
 //! - a pair whose merged token would be longer than `max_token_bytes` (when set);
-//! - a pair whose merged bytes are already a token. Two different pairs can spell the same bytes
-//!   (`(ab, c)` and `(a, bc)`); tiktoken's encoding rule looks tokens up by their bytes, so a
-//!   vocabulary must not hold the same bytes twice, and [`crate::Vocab::new`] rejects it. Skipping
-//!   such a pair keeps every trained vocabulary loadable; `tokforge.reference` does the same.
+//! - a pair whose merged bytes are already a token, i.e. a second pair spelling the same bytes
+//!   (`(ab, c)` after `(a, bc)`). tiktoken's encoding rule looks tokens up by their bytes, so a
+//!   vocabulary must not hold the same bytes twice, and [`crate::Vocab::new`] rejects it.
+//!   Whether greedy merging can reach such a pair at all is not obvious (a search of millions
+//!   of random small corpora found none), so this guard costs one set lookup per candidate and
+//!   makes "every trained vocabulary loads" hold by construction. `tokforge.reference` applies
+//!   the same rule.
 //!
 //! The result depends only on the multiset of pretokens: not on the thread count (per-thread
-//! counts are summed), not on the order of files or texts, not on hash seeds (the distinct
-//! pretokens are sorted by their bytes before training, and the merge order is a total order on
-//! `(count, pair)`).
+//! counts are summed), not on the order of texts or files, not on hash iteration order. The
+//! choice of each merge is a total order on `(count, pair)`, and a merge's effect on the counts
+//! is a sum over the words holding the pair, so the order in which words are stored or visited
+//! cannot change anything (a test trains on the words forwards and backwards).
 //!
-//! # Performance notes (24 MB of the shared corpora, cl100k pattern, 2 cores)
-//! - Counting is dominated by the regex: fancy-regex runs the cl100k pattern at about 21 MB/s
-//!   per core (its possessive quantifiers and lookahead need the backtracking VM), hashing the
-//!   4.6 M pieces costs a further ~0.2 s single-threaded. Texts and file blocks are therefore
-//!   counted on every thread into a per-thread `FxHashMap`, summed at the end; large texts are
-//!   cut into ~1 MiB blocks at points where every preset is known to split (see
-//!   [`safe_cut`]), so one huge document still uses all threads.
-//! - The counting map looks a piece up by `&[u8]` first and allocates a key only for a new
-//!   pretoken: 95% of pieces are repeats, and allocating per piece cost ~35% more time.
-//! - Merging keeps, per pair, its count and the words it occurs in (with stale entries that are
-//!   skipped), and a max-heap of `(count, pair)` with lazy invalidation: counts only ever fall
-//!   for pairs already in the heap (new pairs all contain the new id), so an entry whose count
-//!   is stale is re-pushed with the current count when it reaches the top, and the first fresh
-//!   entry is the true maximum. A merge touches only the words that contain the pair.
-//! - Words live in one flat `Vec<Rank>` with `(start, len)` spans: one allocation instead of one
-//!   per distinct pretoken, and merging writes in place.
+//! # Performance notes
+//! Measured on the 24 MB of shared corpora, cl100k pattern, vocab 32768 (32,512 merges over
+//! 216 k distinct pretokens), 2 cores shared with other work (so +-20%).
+//! - Counting is the pretokenizer's cost. With fancy-regex running the cl100k pattern (its
+//!   possessive quantifiers and lookahead need the backtracking VM) it was ~21 MB/s per core;
+//!   with the core's preset scanner the 24 MB count in ~0.12 s on 2 threads. Texts and file
+//!   blocks are counted on every thread into a per-thread `FxHashMap`, summed at the end; large
+//!   texts are cut into ~1 MiB blocks at points where every preset splits (see [`safe_cut`]),
+//!   so one huge document still uses all threads. Each thread has its own pretokenizer: a
+//!   compiled regex serves other threads through a mutex-guarded pool, which cost ~15% of the
+//!   counting time with two threads sharing one.
+//! - The counting map is probed with the piece's `&[u8]` and allocates a key only for a new
+//!   pretoken: 95% of the 4.6 M pieces are repeats.
+//! - Merging keeps, per pair, its count and the words it occurs in (stale entries are skipped),
+//!   and a max-heap of `(count, pair)` with lazy invalidation: counts only ever fall for pairs
+//!   already in the heap (every new pair contains the new id), so an entry whose count is stale
+//!   is re-pushed with the current count when it reaches the top, and the first fresh entry is
+//!   the true maximum. A merge touches only the words that hold the pair.
+//! - The merge phase is bound by memory latency: 3.7 M word visits in random order, scanning
+//!   62 M symbols. What was tried (CPU time of the merge phase):
+//!   - words as `(start, len)` spans into a flat array plus a separate stamp array, and each
+//!     occurrence updating the big pair map (12.5 M updates): ~0.95 s. `perf` put half of the
+//!     visit time on the cache miss at a word's first symbol.
+//!   - the header (length, stamp, count) inline before the symbols, one miss per visit instead
+//!     of three, and count changes gathered per merge in small maps, then applied once per
+//!     distinct pair: no clear change on its own; the first-touch miss still dominated.
+//!   - dropping pairs below `min_frequency` for good (their counts only fall; with the default
+//!     of 2 that halves the pair map and the heap) and prefetching the word 8 places ahead in
+//!     the pair's list: ~0.55 s. Also prefetching the header's next cache line (half the words
+//!     visited are longer than the 12 symbols the first line holds): ~0.45 s. Prefetching 4 or
+//!     16 places ahead was no better than 8. Identical merges throughout.
+//!   - not sorting the words before training (the result does not depend on their order):
+//!     -40 ms.
+//!   - inside the Python extension the same phase took ~0.95 s, and `perf` put the largest
+//!     single cost on `BinaryHeap::pop` missing the cache while sifting down a heap of every
+//!     pair. Keeping only the likely pairs in the heap and parking the rest ([`Candidates`]):
+//!     ~0.6 s there, ~0.45 s standalone.
+//!   - not done: the first 8 k merges take ~80% of the time, and their word lists could be
+//!     split over two threads with per-thread word lists.
 
 use std::collections::BinaryHeap;
 use std::io::Read;
@@ -483,10 +510,11 @@ impl PretokenCounter {
     }
 
     /// A trainer over the counts so far (the counter can go on counting afterwards).
+    ///
+    /// The words go in map order, unsorted: the result cannot depend on their order (see the
+    /// module docs), and sorting 216 k pretokens cost 40 ms of a 0.6 s run.
     pub fn trainer(&self, config: TrainConfig) -> Result<Trainer> {
-        let mut words: Vec<(&[u8], u64)> = self.counts.iter().map(|(k, &c)| (&**k, c)).collect();
-        words.sort_unstable();
-        Trainer::new(words, config)
+        Trainer::new(self.counts.iter().map(|(k, &c)| (&**k, c)), config)
     }
 }
 
@@ -939,8 +967,7 @@ pub enum StopReason {
 ///
 /// Why inline headers: a merge visits millions of words in random order, and each visit used
 /// to miss the cache three times (the span, the stamp, the symbols). With the header next to
-/// the symbols one miss brings in all of it; this took the merge phase of the 24 MB benchmark
-/// from 1.33 s to (see the module docs).
+/// the symbols one miss (prefetched, see [`Words::prefetch`]) brings in all of it.
 #[derive(Debug, Default)]
 struct Words {
     data: Vec<u32>,
@@ -1047,6 +1074,69 @@ impl PartialOrd for MergeJob {
     }
 }
 
+/// The pairs that may be merged next, best first. Only the likely ones sit in the max-heap
+/// (those whose count was at least `threshold` when they were pushed); the others are parked
+/// beside it with the count they had then. Counts only fall, so a parked pair stays below
+/// `threshold`, while every heap entry was pushed at or above it: whenever the heap's best entry
+/// is fresh, it beats every parked pair outright. When the heap runs dry, the threshold comes
+/// down and the best parked pairs move in.
+///
+/// Why: with every pair in one heap (~300 k entries on the 24 MB benchmark), each pop's
+/// sift-down missed the cache on its lower levels; a heap of ~16 k entries stays in cache.
+#[derive(Debug, Default)]
+struct Candidates {
+    heap: BinaryHeap<MergeJob>,
+    parked: Vec<MergeJob>,
+    threshold: u64,
+}
+
+/// How many parked pairs a refill moves into the heap (at least).
+const HEAP_REFILL: usize = 16 * 1024;
+
+impl Candidates {
+    fn new(jobs: Vec<MergeJob>) -> Self {
+        Candidates {
+            heap: BinaryHeap::new(),
+            parked: jobs,
+            threshold: u64::MAX,
+        }
+    }
+
+    fn push(&mut self, job: MergeJob) {
+        if job.count >= self.threshold {
+            self.heap.push(job);
+        } else {
+            self.parked.push(job);
+        }
+    }
+
+    /// The entry with the highest `(count, smallest pair)` among the heap, refilling it from
+    /// the parked pairs when it is empty; `None` when both are.
+    fn pop(&mut self) -> Option<MergeJob> {
+        if self.heap.is_empty() && !self.parked.is_empty() {
+            // The HEAP_REFILL-th highest parked count becomes the threshold; everything at or
+            // above it moves in (ties included), the rest stays parked.
+            let k = HEAP_REFILL.min(self.parked.len());
+            let at = self.parked.len() - k;
+            self.parked.select_nth_unstable_by_key(at, |j| j.count);
+            let threshold = self.parked[at].count;
+            self.threshold = threshold;
+            let (heap, parked) = (&mut self.heap, &mut self.parked);
+            parked.retain(|j| {
+                let keep = j.count < threshold;
+                if !keep {
+                    heap.push(MergeJob {
+                        count: j.count,
+                        pair: j.pair,
+                    });
+                }
+                keep
+            });
+        }
+        self.heap.pop()
+    }
+}
+
 /// Merges `(a, b)` into `c` in one word, left to right, and reports each neighbouring pair that
 /// disappears (`-1`) or appears (`+1`). The symbols are rewritten in place; returns the new
 /// length. Reporting against the already-merged left neighbour keeps overlapping runs right:
@@ -1092,7 +1182,7 @@ pub struct Trainer {
     words: Words,
     num_words: usize,
     pairs: FxHashMap<Pair, PairStats>,
-    heap: BinaryHeap<MergeJob>,
+    candidates: Candidates,
     /// The bytes of every id so far, and the set of them (to refuse duplicate tokens).
     tokens: Vec<Vec<u8>>,
     token_set: FxHashSet<Vec<u8>>,
@@ -1105,8 +1195,8 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A trainer over distinct pretokens and their counts. The order of `words` does not
-    /// change the result; [`PretokenCounter::trainer`] passes them sorted anyway.
+    /// A trainer over distinct pretokens and their counts, in any order: the order does not
+    /// change the result.
     pub fn new<B: AsRef<[u8]>>(
         words: impl IntoIterator<Item = (B, u64)>,
         config: TrainConfig,
@@ -1116,7 +1206,7 @@ impl Trainer {
             words: Words::default(),
             num_words: 0,
             pairs: FxHashMap::default(),
-            heap: BinaryHeap::new(),
+            candidates: Candidates::default(),
             tokens: (0..=255u8).map(|b| vec![b]).collect(),
             token_set: (0..=255u8).map(|b| vec![b]).collect(),
             merges: Vec::new(),
@@ -1159,7 +1249,7 @@ impl Trainer {
                 pair,
             })
             .collect();
-        t.heap = BinaryHeap::from(jobs);
+        t.candidates = Candidates::new(jobs);
         Ok(t)
     }
 
@@ -1192,7 +1282,7 @@ impl Trainer {
 
     /// The eligible pair with the highest count (ties: smallest pair), and its count.
     fn best_pair(&mut self) -> Option<(Pair, u64)> {
-        while let Some(job) = self.heap.pop() {
+        while let Some(job) = self.candidates.pop() {
             let current = self.pairs.get(&job.pair).map_or(0, |s| s.count);
             if current == 0 {
                 continue; // gone: every occurrence was merged into something else
@@ -1200,7 +1290,7 @@ impl Trainer {
             if current != job.count {
                 // Stale: the count fell since the entry was pushed. Put it back where it now
                 // belongs; entries above it are then fresh or stale-but-higher.
-                self.heap.push(MergeJob {
+                self.candidates.push(MergeJob {
                     count: current,
                     pair: job.pair,
                 });
@@ -1269,7 +1359,7 @@ impl Trainer {
     /// The changes are gathered per merge before they touch the big pair map: an old pair only
     /// loses occurrences (`lost`), a pair with the new id is new (`fresh`). Both maps stay small
     /// and cache-resident, and the big map then sees one update per distinct pair instead of
-    /// one per occurrence (12.5 M updates -> see the module docs, on the 24 MB benchmark).
+    /// one per occurrence.
     fn apply(&mut self, pair: Pair, new_id: Rank) {
         let Some(stats) = self.pairs.remove(&pair) else {
             return;
@@ -1331,7 +1421,7 @@ impl Trainer {
                 continue; // can never be merged (see `new`)
             }
             if self.fits(p) {
-                self.heap.push(MergeJob {
+                self.candidates.push(MergeJob {
                     count: st.count,
                     pair: p,
                 });
