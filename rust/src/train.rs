@@ -61,7 +61,7 @@
 //!     -40 ms.
 //!   - inside the Python extension the same phase took ~0.95 s, and `perf` put the largest
 //!     single cost on `BinaryHeap::pop` missing the cache while sifting down a heap of every
-//!     pair. Keeping only the likely pairs in the heap and parking the rest ([`Candidates`]):
+//!     pair. Keeping only the likely pairs in the heap and parking the rest (`Candidates`):
 //!     ~0.6 s there, ~0.45 s standalone.
 //!   - not done: the first 8 k merges take ~80% of the time, and their word lists could be
 //!     split over two threads with per-thread word lists.
