@@ -264,8 +264,8 @@ class ArtifactsReport:
 
     def to_text(self, color: bool | str | None = False, width: int = 100) -> str:
         """Each artifact: its title and reason, then per text one row per tokenizer with the
-        token count, the split and the note (on its own line when the row would pass
-        ``width`` columns)."""
+        token count, the split and the note (the notes of an artifact go on their own lines
+        when its rows would pass ``width`` columns)."""
         colored = viz.use_color(color)
         name_w = max(viz.display_width(n) for n in self.tokenizer_names)
         out: list[str] = []
@@ -278,6 +278,11 @@ class ArtifactsReport:
                 default=0,
             )
             count_w = max((len(str(len(r.explanation))) for r in res.rows), default=1)
+            head_w = 5 + name_w + 2 + count_w + 2
+            # notes go after the splits when every row of the artifact fits, else below each
+            inline = all(
+                head_w + split_w + 2 + viz.display_width(r.note) <= width for r in res.rows
+            )
             current = None
             for r in res.rows:
                 key = (r.label, r.text)
@@ -292,7 +297,7 @@ class ArtifactsReport:
                 head = f"     {viz.pad(r.tokenizer, name_w)}  {len(r.explanation):>{count_w}}  "
                 fill = " " * max(0, split_w - viz.display_width(plain))
                 line = head + shown_split
-                if r.note and len(head) + split_w + 2 + len(r.note) <= width:
+                if r.note and inline:
                     line += fill + "  " + r.note
                     out.append(line)
                 else:

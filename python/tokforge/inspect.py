@@ -439,9 +439,9 @@ class _PartsFinder:
     """The parts each token was made from: the recorded merges of a trained vocabulary, else
     :meth:`Tokenizer.merge_parts` (BPE on the token's bytes with only lower-ranked merges)."""
 
-    def __init__(self, tok: Tokenizer, use_merges: bool = True) -> None:
+    def __init__(self, tok: Tokenizer) -> None:
         self.tok = tok
-        self.merges = tok.merges if use_merges else None
+        self.merges = tok.merges
         self.source = "merges" if self.merges else "ranks"
 
     def parts(self, token: int) -> list[int]:
