@@ -14,9 +14,13 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from . import errors as errors
+from .artifacts import artifacts as artifacts
 from .errors import DisallowedSpecialTokenError as DisallowedSpecialTokenError
 from .errors import TokforgeError as TokforgeError
 from .errors import UnknownTokenError as UnknownTokenError
+from .inspect import compare as compare
+from .inspect import explain as explain
+from .inspect import lineage as lineage
 from .registry import get_encoding as get_encoding
 from .registry import list_encoding_names as list_encoding_names
 from .registry import resolve_tokenizer as resolve_tokenizer

@@ -123,12 +123,12 @@ def run_demo(args: argparse.Namespace) -> int:
             f"{m['encode_mb_s']:>13.1f}  {'exact' if m['round_trip'] else 'MISMATCH'}"
         )
 
-    print("\n3. How they split a few telling strings ([token], · is a space)")
-    for s in SHOWCASE:
-        print(f"   {s!r}")
-        for tok in tokenizers:
-            ids = tok.encode_ordinary(s)
-            print(f"     {tok.name:<14}{len(ids):>3}  {render_split(tok, s)}")
+    print("\n3. Tokenization artifacts: how each tokenizer splits telling strings")
+    from .artifacts import artifacts
+
+    report = artifacts(tokenizers, names=[t.name for t in tokenizers])
+    for line in report.to_text(color=None).splitlines():
+        print(f"   {line}")
     if not ok:
         print("\nround trip FAILED", file=sys.stderr)
         return 1
