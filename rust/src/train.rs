@@ -62,7 +62,9 @@
 //!   - inside the Python extension the same phase took ~0.95 s, and `perf` put the largest
 //!     single cost on `BinaryHeap::pop` missing the cache while sifting down a heap of every
 //!     pair. Keeping only the likely pairs in the heap and parking the rest (`Candidates`):
-//!     ~0.6 s there, ~0.45 s standalone.
+//!     ~0.6 s there, ~0.45-0.55 s standalone. Parking in buckets by octave of the count and
+//!     heapifying the top bucket measured the same as selecting the top 16 k parked pairs at
+//!     each refill, and is simpler.
 //!   - not done: the first 8 k merges take ~80% of the time, and their word lists could be
 //!     split over two threads with per-thread word lists.
 
@@ -1074,64 +1076,63 @@ impl PartialOrd for MergeJob {
     }
 }
 
-/// The pairs that may be merged next, best first. Only the likely ones sit in the max-heap
-/// (those whose count was at least `threshold` when they were pushed); the others are parked
-/// beside it with the count they had then. Counts only fall, so a parked pair stays below
-/// `threshold`, while every heap entry was pushed at or above it: whenever the heap's best entry
-/// is fresh, it beats every parked pair outright. When the heap runs dry, the threshold comes
-/// down and the best parked pairs move in.
+/// The pairs that may be merged next, best first. Only the likely ones sit in the max-heap;
+/// the others are parked in buckets by the octave of the count they had when parked
+/// (`[2^k, 2^(k+1))`). Every heap entry was pushed with a count of at least `threshold`, a power
+/// of two, and every parked one below it; counts only fall, so whenever the heap's best entry is
+/// fresh it beats every parked pair outright. When the heap runs dry, the highest non-empty
+/// bucket becomes the heap (heapified in one pass) and the threshold comes down to its octave.
 ///
-/// Why: with every pair in one heap (~300 k entries on the 24 MB benchmark), each pop's
-/// sift-down missed the cache on its lower levels; a heap of ~16 k entries stays in cache.
-#[derive(Debug, Default)]
+/// Why: with every pair in one heap (~300 k entries on the 24 MB benchmark) each pop's
+/// sift-down missed the cache on the lower levels; now the heap holds one octave's pairs.
+#[derive(Debug)]
 struct Candidates {
     heap: BinaryHeap<MergeJob>,
-    parked: Vec<MergeJob>,
+    parked: Vec<Vec<MergeJob>>,
     threshold: u64,
 }
 
-/// How many parked pairs a refill moves into the heap (at least).
-const HEAP_REFILL: usize = 16 * 1024;
-
-impl Candidates {
-    fn new(jobs: Vec<MergeJob>) -> Self {
+impl Default for Candidates {
+    fn default() -> Self {
         Candidates {
             heap: BinaryHeap::new(),
-            parked: jobs,
+            parked: (0..64).map(|_| Vec::new()).collect(),
             threshold: u64::MAX,
         }
+    }
+}
+
+impl Candidates {
+    /// The octave of a count: `k` with `2^k <= count < 2^(k+1)`.
+    fn octave(count: u64) -> usize {
+        63 - count.max(1).leading_zeros() as usize
+    }
+
+    fn new(jobs: Vec<MergeJob>) -> Self {
+        let mut c = Candidates::default();
+        for j in jobs {
+            c.push(j);
+        }
+        c
     }
 
     fn push(&mut self, job: MergeJob) {
         if job.count >= self.threshold {
             self.heap.push(job);
         } else {
-            self.parked.push(job);
+            self.parked[Self::octave(job.count)].push(job);
         }
     }
 
     /// The entry with the highest `(count, smallest pair)` among the heap, refilling it from
-    /// the parked pairs when it is empty; `None` when both are.
+    /// the highest parked octave when it is empty; `None` when nothing is left.
     fn pop(&mut self) -> Option<MergeJob> {
-        if self.heap.is_empty() && !self.parked.is_empty() {
-            // The HEAP_REFILL-th highest parked count becomes the threshold; everything at or
-            // above it moves in (ties included), the rest stays parked.
-            let k = HEAP_REFILL.min(self.parked.len());
-            let at = self.parked.len() - k;
-            self.parked.select_nth_unstable_by_key(at, |j| j.count);
-            let threshold = self.parked[at].count;
-            self.threshold = threshold;
-            let (heap, parked) = (&mut self.heap, &mut self.parked);
-            parked.retain(|j| {
-                let keep = j.count < threshold;
-                if !keep {
-                    heap.push(MergeJob {
-                        count: j.count,
-                        pair: j.pair,
-                    });
-                }
-                keep
-            });
+        if self.heap.is_empty() {
+            let top = Self::octave(self.threshold.saturating_sub(1).max(1));
+            if let Some(k) = (0..=top).rev().find(|&k| !self.parked[k].is_empty()) {
+                self.threshold = 1 << k;
+                self.heap = BinaryHeap::from(std::mem::take(&mut self.parked[k]));
+            }
         }
         self.heap.pop()
     }
@@ -1289,7 +1290,8 @@ impl Trainer {
             }
             if current != job.count {
                 // Stale: the count fell since the entry was pushed. Put it back where it now
-                // belongs; entries above it are then fresh or stale-but-higher.
+                // belongs (the heap or a parked octave); entries above it are then fresh or
+                // stale-but-higher.
                 self.candidates.push(MergeJob {
                     count: current,
                     pair: job.pair,
