@@ -1627,6 +1627,33 @@ mod tests {
     }
 
     #[test]
+    fn counts_beyond_32_bits_are_kept_whole() {
+        // Word counts past u32::MAX, as a huge corpus gives: the header splits each count in
+        // two halves, and pair counts add them up.
+        let big = 5u64 << 32;
+        let words = vec![
+            (b"abab".to_vec(), big + 7),
+            (b"ba".to_vec(), (1u64 << 40) + 1),
+        ];
+        let config = TrainConfig {
+            merges: 3,
+            min_frequency: 1,
+            max_token_bytes: None,
+        };
+        let mut t = Trainer::new(words.iter().map(|(w, c)| (w, *c)), config).unwrap();
+        t.run(&mut |_| Ok(())).unwrap();
+        // (b, a): once in "abab" and once in "ba"; (a, b): twice in "abab".
+        assert_eq!(
+            t.merges()[0],
+            Merge {
+                pair: (98, 97),
+                count: big + 7 + (1u64 << 40) + 1
+            }
+        );
+        assert_eq!(t.merges(), naive_train(&words, config).as_slice());
+    }
+
+    #[test]
     fn thread_count_and_text_order_do_not_matter() {
         let base = "the cat sat on the mat; the dog sat on the log.\n12345 6789 ok\n";
         let texts: Vec<String> = (0..200)
