@@ -142,14 +142,14 @@ class _ProgressBar:
         if phase != self.phase:
             self.close()
             self.phase, self.start = phase, now
-        elapsed = max(now - self.start, 1e-9)
+        elapsed = now - self.start
         if phase == "count":
             amount = f"{done / 1e6:8.1f}" + (f"/{total / 1e6:.1f} MB" if total else " MB")
-            rate = f"{done / 1e6 / elapsed:6.1f} MB/s"
+            rate = f"{done / 1e6 / elapsed:6.1f} MB/s" if elapsed > 0.05 else " " * 11
             label = "counting"
         else:
             amount = f"{done:8d}" + (f"/{total} merges" if total else " merges")
-            rate = f"{done / elapsed:6.0f} merges/s"
+            rate = f"{done / elapsed:6.0f} merges/s" if elapsed > 0.05 else " " * 15
             label = "merging "
         bar = ""
         if total:
