@@ -35,6 +35,23 @@ use crate::vocab::{Rank, Vocab};
 /// The tokforge file format version this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// How many ids past its token count a file may use. A vocabulary's tables are sized by its
+/// largest id, so without this bound one line such as `YQ== 4000000000` would make a 12-byte
+/// file allocate gigabytes (or abort the process). Real files are dense (cl100k's and o200k's
+/// gaps are a few dozen ids); a million spare ids is far more than any needs.
+pub const MAX_ID_GAP: u64 = 1 << 20;
+
+/// Fails when `id` is beyond what `n_tokens` tokens plus [`MAX_ID_GAP`] unused ids can justify.
+fn check_id(id: u64, n_tokens: usize, what: &str) -> std::result::Result<(), String> {
+    if id >= n_tokens as u64 + MAX_ID_GAP || id >= u32::MAX as u64 {
+        return Err(format!(
+            "{what} {id} is far beyond the {n_tokens} tokens of the file (ids may leave at most \
+             {MAX_ID_GAP} unused)"
+        ));
+    }
+    Ok(())
+}
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Parses the text of a `.tiktoken` rank file: one `base64 rank` pair per line.
@@ -89,6 +106,18 @@ pub fn parse_tiktoken(text: &[u8], path: &str) -> Result<Vec<(Vec<u8>, Rank)>> {
     }
     if out.is_empty() {
         return Err(bad(0, "no tokens in file".into()));
+    }
+    if let Some((i, (_, r))) = out.iter().enumerate().max_by_key(|(_, (_, r))| *r) {
+        check_id(*r as u64, out.len(), "rank").map_err(|reason| {
+            // Name the line: the i-th token line, counting the blank lines skipped before it.
+            let line = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .nth(i)
+                .map_or(0, |(n, _)| n + 1);
+            bad(line, reason)
+        })?;
     }
     Ok(out)
 }
@@ -261,7 +290,14 @@ impl TokenizerFile {
                         format!("special token {k:?}: id must be a non-negative integer"),
                     )
                 })?;
+            check_id(id, ranks.len(), &format!("special token {k:?}: id"))
+                .map_err(|r| bad(0, r))?;
             special_tokens.push((k, id as Rank));
+        }
+        if let Some(f) = &f.byte_fallback {
+            if let Some(&id) = f.iter().max() {
+                check_id(id as u64, ranks.len(), "byte_fallback id").map_err(|r| bad(0, r))?;
+            }
         }
         special_tokens.sort_by_key(|(_, i)| *i);
         Ok(TokenizerFile {
@@ -390,6 +426,16 @@ mod tests {
             .contains("twice"));
         assert!(parse_tiktoken(b"", "x").is_err());
         assert!(parse_tiktoken(b"!!! 0\n", "x").is_err());
+        // One far-out rank would size the vocabulary's tables by it: refused, naming the line.
+        let err = parse_tiktoken(b"YQ== 0\n\nYg== 4000000000\n", "big.tiktoken")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("big.tiktoken:3:") && err.contains("far beyond"),
+            "{err}"
+        );
+        assert!(parse_tiktoken(b"YQ== 4294967295\n", "x").is_err());
+        assert!(parse_tiktoken(b"YQ== 1000\n", "x").is_ok());
     }
 
     #[test]
@@ -425,5 +471,16 @@ mod tests {
             "b.json",
         );
         assert!(bad.is_err());
+        for extra in [
+            r#""special_tokens": {"<s>": 4000000000}"#,
+            r#""byte_fallback": [4000000000]"#,
+        ] {
+            let text = format!(
+                r#"{{"format": "tokforge", "version": 1, "pretokenizer": {{"type": "none"}},
+                "model": {{"type": "merges", "merges": []}}, {extra}}}"#
+            );
+            let err = TokenizerFile::parse(text.as_bytes(), "b.json").unwrap_err();
+            assert!(err.to_string().contains("far beyond"), "{err}");
+        }
     }
 }
