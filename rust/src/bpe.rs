@@ -16,7 +16,7 @@
 
 use std::collections::BinaryHeap;
 
-use crate::vocab::{Rank, Vocab};
+use crate::vocab::{Rank, Vocab, NO_RANK};
 
 /// Pieces with more initial parts than this use the heap-based merge.
 pub const LARGE_PIECE: usize = 128;
@@ -177,6 +177,174 @@ pub fn merge_large(vocab: &Vocab, piece: &[u8], starts: &[usize]) -> Vec<usize> 
     out
 }
 
+/// Appends the tokens of `piece` to `out`, starting from its single bytes: the encoder's path
+/// for a byte-level vocabulary. Every byte must be a token (`Vocab::is_byte_level`).
+///
+/// Same result as [`merge`] followed by a lookup of each part, but on ids: the first step reads
+/// the byte and byte-pair tables, every later step asks [`Vocab::merged`] about two ids, and the
+/// bytes are never hashed.
+pub fn merge_bytes_into(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
+    let n = piece.len();
+    let base = out.len();
+    out.extend(piece.iter().map(|&b| vocab.byte_rank(b)));
+    if n <= 1 {
+        return;
+    }
+    if n <= SMALL_IDS {
+        let mut ranks = [NO_RANK; SMALL_IDS];
+        for (r, w) in ranks.iter_mut().zip(piece.windows(2)) {
+            *r = vocab.byte_pair_rank(w[0], w[1]);
+        }
+        let len = merge_ids_small(vocab, &mut out[base..], &mut ranks[..n - 1]);
+        out.truncate(base + len);
+    } else {
+        merge_ids_large(vocab, out, base);
+    }
+}
+
+/// Merges the parts `out[base..]` (each an id) in place: afterwards `out[base..]` holds the
+/// piece's tokens. The general form of [`merge_bytes_into`], for pieces whose first parts are
+/// characters rather than bytes.
+pub fn merge_ids_into(vocab: &Vocab, out: &mut Vec<Rank>, base: usize) {
+    let n = out.len() - base;
+    if n <= 1 {
+        return;
+    }
+    if n <= SMALL_IDS {
+        let mut ranks = [NO_RANK; SMALL_IDS];
+        for i in 0..n - 1 {
+            ranks[i] = vocab.merged_or_none(out[base + i], out[base + i + 1]);
+        }
+        let len = merge_ids_small(vocab, &mut out[base..], &mut ranks[..n - 1]);
+        out.truncate(base + len);
+    } else {
+        merge_ids_large(vocab, out, base);
+    }
+}
+
+/// Pieces of at most this many parts are merged by [`merge_ids_small`] with its rank array on
+/// the stack; longer ones by [`merge_ids_large`].
+const SMALL_IDS: usize = 64;
+
+/// The vector merge loop over ids: `ranks[i]` is the id `ids[i]` and `ids[i + 1]` merge into
+/// (`NO_RANK` if none), which is also that merge's rank. Returns how many ids remain at the
+/// front of `ids`.
+#[inline]
+fn merge_ids_small(vocab: &Vocab, ids: &mut [Rank], ranks: &mut [Rank]) -> usize {
+    let mut n = ids.len();
+    debug_assert_eq!(ranks.len() + 1, n);
+    loop {
+        // Leftmost minimum: `<` keeps the first of equal ranks.
+        // Two passes (the minimum, then its first position) vectorize; one pass that tracks the
+        // position does not.
+        let live = &ranks[..n - 1];
+        let best = live.iter().copied().fold(NO_RANK, Rank::min);
+        if best == NO_RANK {
+            return n;
+        }
+        let i = live
+            .iter()
+            .position(|&r| r == best)
+            .expect("the minimum is there");
+        ids[i] = best;
+        ids.copy_within(i + 2..n, i + 1);
+        ranks.copy_within(i + 1..n - 1, i);
+        n -= 1;
+        if i + 1 < n {
+            ranks[i] = vocab.merged_or_none(ids[i], ids[i + 1]);
+        }
+        if i > 0 {
+            ranks[i - 1] = vocab.merged_or_none(ids[i - 1], ids[i]);
+        }
+        if n == 1 {
+            return 1;
+        }
+    }
+}
+
+/// One part in [`merge_ids_large`]: its id, its neighbours, and the id it merges into with its
+/// right neighbour (`NO_RANK` if none).
+#[derive(Clone, Copy)]
+struct IdNode {
+    id: Rank,
+    next: u32,
+    prev: u32,
+    rank: Rank,
+}
+
+/// The heap merge loop over ids (the same rule and tie order as [`merge_large`]), on
+/// `out[base..]` in place.
+fn merge_ids_large(vocab: &Vocab, out: &mut Vec<Rank>, base: usize) {
+    const DEAD: u32 = u32::MAX - 1;
+    let n = out.len() - base;
+    if n >= (u32::MAX - 1) as usize {
+        // Indices are stored as u32; a piece of 4 G parts takes the vector loop.
+        let mut ranks: Vec<Rank> = out[base..]
+            .windows(2)
+            .map(|w| vocab.merged_or_none(w[0], w[1]))
+            .collect();
+        let len = merge_ids_small(vocab, &mut out[base..], &mut ranks);
+        out.truncate(base + len);
+        return;
+    }
+    let mut nodes: Vec<IdNode> = out[base..]
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| IdNode {
+            id,
+            next: if i + 1 < n { i as u32 + 1 } else { NONE },
+            prev: if i == 0 { NONE } else { i as u32 - 1 },
+            rank: NO_RANK,
+        })
+        .collect();
+    let key = |rank: Rank, i: usize| std::cmp::Reverse(((rank as u64) << 32) | i as u64);
+    let mut initial = Vec::with_capacity(n);
+    for i in 0..n - 1 {
+        let r = vocab.merged_or_none(nodes[i].id, nodes[i + 1].id);
+        nodes[i].rank = r;
+        if r != NO_RANK {
+            initial.push(key(r, i));
+        }
+    }
+    let mut heap = BinaryHeap::from(initial);
+    while let Some(std::cmp::Reverse(entry)) = heap.pop() {
+        let (r, i) = ((entry >> 32) as Rank, (entry & 0xFFFF_FFFF) as usize);
+        if nodes[i].prev == DEAD || nodes[i].rank != r {
+            continue;
+        }
+        let j = nodes[i].next as usize;
+        let after = nodes[j].next;
+        nodes[j].prev = DEAD;
+        nodes[i].next = after;
+        nodes[i].id = r;
+        let r = if after != NONE {
+            nodes[after as usize].prev = i as u32;
+            vocab.merged_or_none(r, nodes[after as usize].id)
+        } else {
+            NO_RANK
+        };
+        nodes[i].rank = r;
+        if r != NO_RANK {
+            heap.push(key(r, i));
+        }
+        let p = nodes[i].prev;
+        if p != NONE {
+            let p = p as usize;
+            let r = vocab.merged_or_none(nodes[p].id, nodes[i].id);
+            nodes[p].rank = r;
+            if r != NO_RANK {
+                heap.push(key(r, p));
+            }
+        }
+    }
+    out.truncate(base);
+    let mut i = 0u32;
+    while i != NONE {
+        out.push(nodes[i as usize].id);
+        i = nodes[i as usize].next;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +411,87 @@ mod tests {
                 "{:?}",
                 p
             );
+        }
+    }
+
+    /// The reference result: [`merge_small`] on bytes, each part looked up.
+    fn reference_ids(v: &Vocab, p: &[u8]) -> Vec<Rank> {
+        let all: Vec<usize> = (0..p.len()).collect();
+        split(p, &merge_small(v, p, &all))
+            .into_iter()
+            .map(|t| v.rank(t).expect("part is a token"))
+            .collect()
+    }
+
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn id_merge_agrees_with_merge_small() {
+        let toks: Vec<&[u8]> = vec![
+            b"ab", b"ba", b"aa", b"abc", b"cab", b"bb", b"abab", b"ca", b"aab", b"bca", b"cc",
+            b"abca", b"ccc", b"babc", b"aaaa", b"bab", b"cabab",
+        ];
+        let v = vocab(&toks);
+        let mut state = 0x2545F4914F6CDD1Du64;
+        for len in 1..400 {
+            for _ in 0..4 {
+                let p: Vec<u8> = (0..len)
+                    .map(|_| b"abc"[(xorshift(&mut state) % 3) as usize])
+                    .collect();
+                let mut got = vec![7];
+                merge_bytes_into(&v, &p, &mut got);
+                assert_eq!(got[0], 7);
+                assert_eq!(got[1..], reference_ids(&v, &p)[..], "{:?}", p);
+                let mut ids = vec![9, 9];
+                ids.extend(p.iter().map(|&b| b as Rank));
+                merge_ids_into(&v, &mut ids, 2);
+                assert_eq!(ids[2..], reference_ids(&v, &p)[..]);
+            }
+        }
+    }
+
+    /// The real vocabularies, when `../shared` is there: random byte strings built from the
+    /// corpora's bytes (so merges happen) and from random bytes, up to 300 bytes, id merge
+    /// against `merge_small`.
+    #[test]
+    fn id_merge_agrees_on_shared_vocabularies() {
+        let shared = std::env::var_os("TOKFORGE_SHARED")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+            });
+        for name in ["cl100k_base", "o200k_base"] {
+            let path = shared.join("vocabs").join(format!("{name}.tiktoken"));
+            let Ok(data) = std::fs::read(&path) else {
+                eprintln!("skipped: {} not found", path.display());
+                return;
+            };
+            let ranks = crate::io::parse_tiktoken(&data, "rank file").unwrap();
+            let v = Vocab::new(ranks, vec![], None).unwrap();
+            let mut text = Vec::new();
+            for corpus in ["en_docs", "man_ja", "man_ru", "code_py"] {
+                if let Ok(t) = std::fs::read(shared.join("corpora").join(format!("{corpus}.txt"))) {
+                    text.extend_from_slice(&t[..t.len().min(200_000)]);
+                }
+            }
+            let mut state = 0x9E3779B97F4A7C15u64;
+            for k in 0..3000 {
+                let len = 1 + (xorshift(&mut state) % 300) as usize;
+                let p: Vec<u8> = if k % 3 == 0 || text.len() < 1000 {
+                    (0..len).map(|_| xorshift(&mut state) as u8).collect()
+                } else {
+                    let start = (xorshift(&mut state) as usize) % (text.len() - len);
+                    text[start..start + len].to_vec()
+                };
+                let mut got = Vec::new();
+                merge_bytes_into(&v, &p, &mut got);
+                assert_eq!(got, reference_ids(&v, &p), "{name} {:?}", p);
+            }
         }
     }
 }

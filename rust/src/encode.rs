@@ -5,8 +5,9 @@
 //! by [`crate::bpe::merge`]. An `Encoder` is `Send + Sync` and never mutated after construction,
 //! so one instance serves every thread.
 
+use std::cell::RefCell;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
@@ -42,6 +43,8 @@ pub struct Encoder {
     special_matcher: Option<AhoCorasick>,
     /// Ordinary token bytes, sorted; built on first use by `encode_with_unstable`.
     sorted_tokens: OnceLock<Vec<Vec<u8>>>,
+    /// A number no other encoder of this process has: the key of this encoder's piece caches.
+    cache_key: u64,
 }
 
 impl Encoder {
@@ -68,6 +71,7 @@ impl Encoder {
             specials,
             special_matcher,
             sorted_tokens: OnceLock::new(),
+            cache_key: NEXT_CACHE_KEY.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -197,17 +201,46 @@ impl Encoder {
     ) -> Result<usize> {
         ranges.clear();
         self.pretok.split(text, ranges)?;
+        let bytes = text.as_bytes();
         let mut last = 0;
-        for r in ranges.iter() {
-            let before = out.len();
-            self.encode_piece(&text.as_bytes()[r.clone()], out)?;
-            last = out.len() - before;
+        if !self.vocab.is_byte_level() {
+            for r in ranges.iter() {
+                let before = out.len();
+                self.encode_piece(&bytes[r.clone()], out)?;
+                last = out.len() - before;
+            }
+            return Ok(last);
         }
+        with_piece_cache(self.cache_key, |mut cache| {
+            for r in ranges.iter() {
+                let piece = &bytes[r.clone()];
+                let before = out.len();
+                if let Some(id) = self.vocab.rank(piece) {
+                    out.push(id);
+                } else if let Some(cache) = cache
+                    .as_deref_mut()
+                    .filter(|_| piece.len() <= CACHE_MAX_PIECE)
+                {
+                    let h = hash_piece(piece);
+                    match cache.get(h, piece) {
+                        Some(ids) => out.extend_from_slice(ids),
+                        None => {
+                            bpe::merge_bytes_into(&self.vocab, piece, out);
+                            cache.insert(h, piece, &out[before..]);
+                        }
+                    }
+                } else {
+                    bpe::merge_bytes_into(&self.vocab, piece, out);
+                }
+                last = out.len() - before;
+            }
+        });
         Ok(last)
     }
 
     /// Encodes one piece with the merge rule, without any pretokenizing or special tokens
     /// (tiktoken's `_encode_single_piece`).
+    #[inline]
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<Rank>) -> Result<()> {
         if piece.is_empty() {
             return Ok(());
@@ -217,8 +250,7 @@ impl Encoder {
             return Ok(());
         }
         if self.vocab.is_byte_level() {
-            let starts: Vec<usize> = (0..piece.len()).collect();
-            self.emit(piece, &bpe::merge(&self.vocab, piece, &starts), out);
+            bpe::merge_bytes_into(&self.vocab, piece, out);
             return Ok(());
         }
         self.encode_piece_by_chars(piece, out)
@@ -227,17 +259,15 @@ impl Encoder {
     /// For a vocabulary whose base alphabet is characters: merge runs of known characters, and
     /// emit each unknown character as its UTF-8 bytes' fallback tokens.
     fn encode_piece_by_chars(&self, piece: &[u8], out: &mut Vec<Rank>) -> Result<()> {
-        let mut run_start = 0;
-        let mut starts: Vec<usize> = Vec::new();
+        let mut run = out.len();
         let mut i = 0;
         while i < piece.len() {
             let w = utf8_width(piece[i]).min(piece.len() - i);
             let ch = &piece[i..i + w];
-            if self.vocab.rank(ch).is_some() {
-                starts.push(i - run_start);
+            if let Some(r) = self.vocab.rank(ch) {
+                out.push(r);
             } else {
-                self.flush_run(&piece[run_start..i], &starts, out);
-                starts.clear();
+                bpe::merge_ids_into(&self.vocab, out, run);
                 for &b in ch {
                     match self.vocab.fallback_id(b).or_else(|| self.vocab.rank(&[b])) {
                         Some(id) => out.push(id),
@@ -249,36 +279,12 @@ impl Encoder {
                         }
                     }
                 }
-                run_start = i + w;
+                run = out.len();
             }
             i += w;
         }
-        self.flush_run(&piece[run_start..], &starts, out);
+        bpe::merge_ids_into(&self.vocab, out, run);
         Ok(())
-    }
-
-    fn flush_run(&self, run: &[u8], starts: &[usize], out: &mut Vec<Rank>) {
-        if run.is_empty() {
-            return;
-        }
-        if let Some(r) = self.vocab.rank(run) {
-            out.push(r);
-        } else {
-            self.emit(run, &bpe::merge(&self.vocab, run, starts), out);
-        }
-    }
-
-    /// Pushes the ids of the parts of `piece` that start at `starts`.
-    fn emit(&self, piece: &[u8], starts: &[usize], out: &mut Vec<Rank>) {
-        for (k, &s) in starts.iter().enumerate() {
-            let e = starts.get(k + 1).copied().unwrap_or(piece.len());
-            // Every part is a token: it began as one and only merges into ranked tokens.
-            out.push(
-                self.vocab
-                    .rank(&piece[s..e])
-                    .expect("merged part is a token"),
-            );
-        }
     }
 
     /// Encodes many texts on up to `num_threads` threads; the result is in input order.
@@ -470,6 +476,157 @@ impl Encoder {
     pub fn is_special(&self, id: Rank) -> bool {
         self.vocab.kind(id) == TokenKind::Special
     }
+}
+
+static NEXT_CACHE_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// Pieces longer than this are merged every time, never cached.
+const CACHE_MAX_PIECE: usize = 256;
+/// A cache holds at most this many pieces, and this many bytes of them; then it starts over.
+const CACHE_MAX_ENTRIES: usize = 1 << 15;
+const CACHE_MAX_BYTES: usize = 1 << 21;
+/// A thread keeps caches for at most this many encoders (the least recently used goes).
+const CACHES_PER_THREAD: usize = 4;
+
+/// Pieces that took more than one token, with their tokens: real text repeats its words, and a
+/// repeat costs one hash and one compare instead of a merge loop. One per thread and encoder,
+/// so there is no lock; bounded (see the constants above), and cleared whole when full, which
+/// costs less than any eviction bookkeeping.
+#[derive(Default)]
+struct PieceCache {
+    /// Open addressing; `key_len == 0` marks an empty slot.
+    slots: Vec<CacheSlot>,
+    entries: usize,
+    keys: Vec<u8>,
+    ids: Vec<Rank>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct CacheSlot {
+    hash: u64,
+    key_at: u32,
+    key_len: u32,
+    ids_at: u32,
+    ids_len: u32,
+}
+
+impl PieceCache {
+    #[inline]
+    fn get(&self, hash: u64, piece: &[u8]) -> Option<&[Rank]> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let s = &self.slots[i];
+            if s.key_len == 0 {
+                return None;
+            }
+            if s.hash == hash
+                && s.key_len as usize == piece.len()
+                && &self.keys[s.key_at as usize..(s.key_at + s.key_len) as usize] == piece
+            {
+                return Some(&self.ids[s.ids_at as usize..(s.ids_at + s.ids_len) as usize]);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, hash: u64, piece: &[u8], ids: &[Rank]) {
+        if self.entries >= CACHE_MAX_ENTRIES || self.keys.len() + piece.len() > CACHE_MAX_BYTES {
+            self.entries = 0;
+            self.keys.clear();
+            self.ids.clear();
+            self.slots
+                .iter_mut()
+                .for_each(|s| *s = CacheSlot::default());
+        }
+        if (self.entries + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let slot = CacheSlot {
+            hash,
+            key_at: self.keys.len() as u32,
+            key_len: piece.len() as u32,
+            ids_at: self.ids.len() as u32,
+            ids_len: ids.len() as u32,
+        };
+        self.keys.extend_from_slice(piece);
+        self.ids.extend_from_slice(ids);
+        self.place(slot);
+        self.entries += 1;
+    }
+
+    fn place(&mut self, slot: CacheSlot) {
+        let mask = self.slots.len() - 1;
+        let mut i = slot.hash as usize & mask;
+        while self.slots[i].key_len != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = slot;
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(1024);
+        let old = std::mem::replace(&mut self.slots, vec![CacheSlot::default(); cap]);
+        for s in old.into_iter().filter(|s| s.key_len != 0) {
+            self.place(s);
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's piece caches, most recently used first, keyed by `Encoder::cache_key`.
+    static PIECE_CACHES: RefCell<Vec<(u64, Box<PieceCache>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's piece cache for encoder `key` (`None` when the cache is already
+/// in use further up this thread's stack, e.g. a pretokenizer callback that encodes).
+#[inline]
+fn with_piece_cache<R>(key: u64, f: impl FnOnce(Option<&mut PieceCache>) -> R) -> R {
+    PIECE_CACHES.with(|caches| {
+        let Ok(mut caches) = caches.try_borrow_mut() else {
+            return f(None);
+        };
+        let at = match caches.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                if caches.len() >= CACHES_PER_THREAD {
+                    caches.pop();
+                }
+                caches.push((key, Box::default()));
+                caches.len() - 1
+            }
+        };
+        if at != 0 {
+            let entry = caches.remove(at);
+            caches.insert(0, entry);
+        }
+        f(Some(&mut caches[0].1))
+    })
+}
+
+/// A hash over all of a piece's bytes, 8 at a time.
+#[inline]
+fn hash_piece(piece: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mix = |h: u64, x: u64| {
+        let m = ((h ^ x) as u128) * (K as u128);
+        (m as u64) ^ ((m >> 64) as u64)
+    };
+    let mut h = piece.len() as u64;
+    let mut chunks = piece.chunks_exact(8);
+    for c in &mut chunks {
+        h = mix(h, u64::from_le_bytes(c.try_into().expect("8 bytes")));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        h = mix(h, u64::from_le_bytes(buf));
+    }
+    mix(h, K)
 }
 
 /// The last character of `bytes` when it is valid UTF-8 there, with its width in bytes.
