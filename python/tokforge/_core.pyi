@@ -1,12 +1,14 @@
 # Hand-written stub for the compiled module (rust/src/py); checked by `python -m mypy.stubtest`.
+from collections.abc import Callable, Iterable
 from os import PathLike
 from typing import Any, final
 
-__all__ = ["FORMAT_VERSION", "CoreBPE", "StreamDecoder", "preset_pattern"]
+__all__ = ["FORMAT_VERSION", "CoreBPE", "PretokenCounter", "StreamDecoder", "preset_pattern"]
 
 FORMAT_VERSION: int
 
 def preset_pattern(name: str) -> str: ...
+
 @final
 class CoreBPE:
     @staticmethod
@@ -101,3 +103,54 @@ class StreamDecoder:
     def finish(self) -> str: ...
     @property
     def pending(self) -> bytes: ...
+
+_Progress = Callable[[str, int, int | None], object]
+
+@final
+class PretokenCounter:
+    def __new__(
+        cls,
+        *,
+        pattern: str | None = None,
+        preset: str | None = None,
+        special_tokens: list[str] = ...,
+        num_threads: int = 0,
+    ) -> PretokenCounter: ...
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        *,
+        errors: str = "strict",
+        batch_bytes: int = ...,
+        progress: _Progress | None = None,
+    ) -> None: ...
+    def add_files(
+        self,
+        paths: list[str],
+        *,
+        text_field: str = "text",
+        errors: str = "strict",
+        progress: _Progress | None = None,
+    ) -> None: ...
+    @property
+    def num_bytes(self) -> int: ...
+    @property
+    def num_pretokens(self) -> int: ...
+    @property
+    def num_documents(self) -> int: ...
+    @property
+    def num_distinct(self) -> int: ...
+    @property
+    def pattern(self) -> str | None: ...
+    @property
+    def preset(self) -> str | None: ...
+    def most_common(self, n: int) -> list[tuple[bytes, int]]: ...
+    def counts(self) -> list[tuple[bytes, int]]: ...
+    def train(
+        self,
+        num_merges: int,
+        *,
+        min_frequency: int = 2,
+        max_token_bytes: int | None = None,
+        progress: _Progress | None = None,
+    ) -> tuple[list[tuple[int, int]], list[int], str]: ...
