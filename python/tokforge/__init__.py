@@ -26,6 +26,9 @@ from .registry import list_encoding_names as list_encoding_names
 from .registry import resolve_tokenizer as resolve_tokenizer
 from .tokenizer import StreamDecoder as StreamDecoder
 from .tokenizer import Tokenizer as Tokenizer
+from .train import TrainResult as TrainResult
+from .train import train as train
+from .train import train_merges as train_merges
 
 try:
     __version__ = _version("tokforge")
