@@ -26,6 +26,21 @@ PretokenizerLike = str | Callable[[str], list[str]]
 
 _PRESETS = ("gpt2", "cl100k", "o200k", "whitespace", "none")
 _DEFAULT_THREADS = 8
+#: The default of ``allowed_special``: when a call passes this very object and
+#: ``disallowed_special="all"`` (tiktoken's default policy), encoding takes a fast path that
+#: neither builds nor converts the policy lists (about 1 µs a call, 5% of a 4 KB document).
+_NO_SPECIALS: frozenset[str] = frozenset()
+_U4: Any = None
+
+
+def _u4() -> Any:
+    """numpy's little-endian uint32 dtype, made once (parsing ``"<u4"`` costs per call)."""
+    global _U4
+    if _U4 is None:
+        import numpy as np
+
+        _U4 = np.dtype("<u4")
+    return _U4
 
 
 def _fix_surrogates(text: str) -> str:
@@ -302,7 +317,7 @@ class Tokenizer:
         self,
         text: str,
         *,
-        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
         disallowed_special: Literal["all"] | Collection[str] = "all",
     ) -> list[int]:
         """Encodes ``text`` into token ids, exactly as ``tiktoken.Encoding.encode``.
@@ -311,6 +326,11 @@ class Tokenizer:
         (a ``ValueError``) unless the token is in ``allowed_special`` (then it becomes the special
         id) or left out of ``disallowed_special`` (then it is encoded as ordinary text).
         """
+        if allowed_special is _NO_SPECIALS and disallowed_special == "all":
+            try:
+                return self._core.encode_default(text)
+            except UnicodeEncodeError:
+                return self._core.encode_default(_fix_surrogates(text))
         allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
         try:
             return self._core.encode(text, allowed, disallowed)
@@ -321,18 +341,25 @@ class Tokenizer:
         self,
         text: str,
         *,
-        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
         disallowed_special: Literal["all"] | Collection[str] = "all",
     ) -> npt.NDArray[np.uint32]:
-        """Like :meth:`encode`, returning a read-only ``uint32`` array without a Python list."""
+        """Like :meth:`encode`, returning a read-only ``uint32`` array without a Python list
+        (a view of the ``bytes`` the core fills, no further copy)."""
         import numpy as np
 
+        if allowed_special is _NO_SPECIALS and disallowed_special == "all":
+            try:
+                buf = self._core.encode_to_bytes_default(text)
+            except UnicodeEncodeError:
+                buf = self._core.encode_to_bytes_default(_fix_surrogates(text))
+            return np.frombuffer(buf, dtype=_U4 or _u4())
         allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
         try:
             buf = self._core.encode_to_bytes(text, allowed, disallowed)
         except UnicodeEncodeError:
             buf = self._core.encode_to_bytes(_fix_surrogates(text), allowed, disallowed)
-        return np.frombuffer(buf, dtype="<u4")
+        return np.frombuffer(buf, dtype=_u4())
 
     def encode_ordinary_batch(
         self, text: Sequence[str], *, num_threads: int = _DEFAULT_THREADS
@@ -345,7 +372,7 @@ class Tokenizer:
         text: Sequence[str],
         *,
         num_threads: int = _DEFAULT_THREADS,
-        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
         disallowed_special: Literal["all"] | Collection[str] = "all",
     ) -> list[list[int]]:
         """Encodes many texts in parallel; see :meth:`encode` for the special-token arguments."""
@@ -371,7 +398,7 @@ class Tokenizer:
         text: Sequence[str],
         *,
         num_threads: int = _DEFAULT_THREADS,
-        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
         disallowed_special: Literal["all"] | Collection[str] = "all",
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
         """Encodes many texts into one flat ``uint32`` array and ``uint64`` offsets
@@ -393,7 +420,7 @@ class Tokenizer:
         self,
         text: str,
         *,
-        allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+        allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
         disallowed_special: Literal["all"] | Collection[str] = "all",
     ) -> tuple[list[int], list[list[int]]]:
         """Stable tokens of ``text`` and the token sequences that could complete its last piece
