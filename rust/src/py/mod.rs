@@ -234,7 +234,11 @@ impl IntCache {
 
 impl Drop for IntCache {
     fn drop(&mut self) {
-        if self.ints.iter().all(|s| s.load(Ordering::Acquire).is_null()) {
+        if self
+            .ints
+            .iter()
+            .all(|s| s.load(Ordering::Acquire).is_null())
+        {
             return;
         }
         // A pyclass is dropped with the GIL held, so attaching is immediate.
