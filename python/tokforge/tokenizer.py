@@ -361,6 +361,16 @@ class Tokenizer:
             buf = self._core.encode_to_bytes(_fix_surrogates(text), allowed, disallowed)
         return np.frombuffer(buf, dtype=_u4())
 
+    def encode_ordinary_to_numpy(self, text: str) -> npt.NDArray[np.uint32]:
+        """Like :meth:`encode_ordinary`, returning a read-only ``uint32`` array."""
+        import numpy as np
+
+        try:
+            buf = self._core.encode_ordinary_to_bytes(text)
+        except UnicodeEncodeError:
+            buf = self._core.encode_ordinary_to_bytes(_fix_surrogates(text))
+        return np.frombuffer(buf, dtype=_U4 or _u4())
+
     def encode_ordinary_batch(
         self, text: Sequence[str], *, num_threads: int = _DEFAULT_THREADS
     ) -> list[list[int]]:

@@ -578,6 +578,16 @@ impl PyCore {
         ids_to_bytes(py, &ids)
     }
 
+    /// `encode_ordinary` as little-endian u32 bytes.
+    fn encode_ordinary_to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = py.detach(|| self.enc.encode_ordinary(text)).or_py()?;
+        ids_to_bytes(py, &ids)
+    }
+
     /// `encode_to_bytes` with tiktoken's default policy.
     fn encode_to_bytes_default<'py>(
         &self,

@@ -1,0 +1,608 @@
+"""``tokforge bench``: tokforge against every installed peer on your own text, ids checked.
+
+Each file is cut into ~4 KB documents (at character boundaries) and every library encodes every
+document, one call at a time, on one thread:
+
+- **cold**: in a fresh process per library, each document encoded once (the first encounter,
+  as a service sees new text); only the encode calls are timed, not the loading, nor a first
+  call on a one-letter text that lets each library finish its imports and deferred set-up;
+- **warm**: in this process, the best of ``--repeat`` passes over the same documents.
+
+Every library encodes special tokens' text as ordinary text (tiktoken's ``encode_ordinary``).
+Figures are MB/s of UTF-8 input, with the ratio to tiktoken. Every library's ids are compared,
+document by document, with tiktoken's (or tokforge's when tiktoken is not installed): a mismatch
+from a library that claims exactness (tokforge, tiktoken, quicktok-v1, gigatoken, bpe-openai)
+makes the command fail; libraries that do not claim it get their mismatch count reported.
+
+    tokforge bench                          # the bundled sample, cl100k
+    tokforge bench -t o200k notes.txt code.py --json
+
+``benches/encode_bench.py`` uses the same machinery on the shared corpora, with batch and
+worst-case runs on top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DOC_SIZE = 4096
+
+__all__ = [
+    "PEERS",
+    "Peer",
+    "Target",
+    "documents",
+    "handler",
+    "machine_line",
+    "register",
+    "run_cold",
+    "run_warm",
+]
+
+
+def documents(text: str, size: int = DOC_SIZE) -> list[str]:
+    """``text`` cut into documents of about ``size`` UTF-8 bytes, at character boundaries."""
+    data = text.encode("utf-8")
+    out, start = [], 0
+    while start < len(data):
+        end = min(start + size, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end += 1
+        out.append(data[start:end].decode("utf-8"))
+        start = end
+    return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to tokenize with: the ``--tokenizer`` string, and for OpenAI's encodings their name
+    and local rank file (which the peers that read rank files load too)."""
+
+    spec: str
+    name: str | None = None
+    rank_file: str | None = None
+
+    @staticmethod
+    def resolve(spec: str) -> Target:
+        from .registry import ENCODINGS, find_rank_file
+
+        aliases = {"cl100k": "cl100k_base", "o200k": "o200k_base"}
+        name = aliases.get(spec, spec)
+        if name in ENCODINGS and not Path(spec).is_file():
+            return Target(spec, name, str(find_rank_file(name)))
+        from .registry import known_rank_file
+
+        p = Path(spec)
+        if p.is_file():
+            with p.open("rb") as f:
+                head = f.read(1)
+            if head != b"{":
+                known = known_rank_file(p.read_bytes())
+                if known is not None:
+                    return Target(spec, known[0], str(p))
+        return Target(spec)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A library and one of its output types. ``load(target, hf_json)`` returns a function from a
+    document to its ids, or raises :class:`Unavailable` with the reason."""
+
+    key: str
+    distribution: str
+    output: str
+    exact: bool
+    load: Callable[[Target, str | None], Callable[[str], Any]]
+    note: str = ""
+
+
+class Unavailable(Exception):
+    """A peer that cannot run here (not installed, or cannot load this tokenizer)."""
+
+
+def _import(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise Unavailable("not installed") from e
+
+
+def _known(target: Target, what: str) -> str:
+    if target.name is None:
+        raise Unavailable(f"{what} only knows cl100k_base and o200k_base")
+    return target.name
+
+
+def _load_tokforge(target: Target, _hf: str | None) -> Any:
+    from .registry import get_encoding, resolve_tokenizer
+
+    if target.name is not None and target.rank_file is not None:
+        return get_encoding(target.name, target.rank_file)
+    return resolve_tokenizer(target.spec)
+
+
+def _tiktoken_encoding(target: Target) -> Any:
+    tiktoken = _import("tiktoken")
+    load = importlib.import_module("tiktoken.load")
+
+    if target.name is not None and target.rank_file is not None:
+        from .registry import ENCODINGS
+
+        spec = ENCODINGS[target.name]
+        from . import _core
+
+        return tiktoken.Encoding(
+            target.name,
+            pat_str=_core.preset_pattern(spec.preset),
+            mergeable_ranks=load.load_tiktoken_bpe(target.rank_file),
+            special_tokens=spec.special_tokens,
+        )
+    tok = _load_tokforge(target, None)
+    if tok.pattern is None or tok.byte_fallback is not None:
+        raise Unavailable("tiktoken needs a byte-level vocabulary with a regex pretokenizer")
+    return tiktoken.Encoding(
+        tok.name or "custom",
+        pat_str=tok.pattern,
+        mergeable_ranks=tok.mergeable_ranks,
+        special_tokens=tok.special_tokens,
+    )
+
+
+def _hf_json(hf_json: str | None, lib: str) -> str:
+    if not hf_json:
+        raise Unavailable(
+            f"{lib} loads HF tokenizer.json files only; pass --hf-json with an equivalent one "
+            "(tokforge cannot export cl100k/o200k as tokenizer.json yet)"
+        )
+    return hf_json
+
+
+def _load_tiktoken(target: Target, _hf: str | None) -> Callable[[str], Any]:
+    return _tiktoken_encoding(target).encode_ordinary  # type: ignore[no-any-return]
+
+
+def _load_tokforge_list(target: Target, _hf: str | None) -> Callable[[str], Any]:
+    return _load_tokforge(target, None).encode_ordinary  # type: ignore[no-any-return]
+
+
+def _load_tokforge_numpy(target: Target, _hf: str | None) -> Callable[[str], Any]:
+    return _load_tokforge(target, None).encode_ordinary_to_numpy  # type: ignore[no-any-return]
+
+
+def _load_quicktok(target: Target, _hf: str | None) -> Callable[[str], Any]:
+    quicktok = _import("quicktok")
+    enc = quicktok.get_encoding(_known(target, "quicktok-v1"))
+    return enc.encode_ordinary  # type: ignore[no-any-return]
+
+
+def _load_gigatoken(target: Target, _hf: str | None) -> Callable[[str], Any]:
+    gigatoken = _import("gigatoken")
+    name = _known(target, "gigatoken")
+    # No special tokens: like every other column, special tokens' text is ordinary text.
+    pre = {"cl100k_base": "cl100k", "o200k_base": "o200k"}[name]
+    tok = gigatoken.Tokenizer.from_tiktoken(target.rank_file, pre, {})
+    return tok.encode  # type: ignore[no-any-return]
+
+
+def _load_bpe_openai(target: Target, _hf: str | None) -> Callable[[str], Any]:
+    bpe_openai = _import("bpe_openai")
+    enc = bpe_openai.get_encoding(_known(target, "bpe-openai"))
+    return enc.encode_ordinary  # type: ignore[no-any-return]
+
+
+def _load_tokie(target: Target, hf: str | None) -> Callable[[str], Any]:
+    tokie = _import("tokie")
+    tok = tokie.Tokenizer.from_json(_hf_json(hf, "tokie"))
+    return lambda d: tok.encode(d, add_special_tokens=False).ids
+
+
+def _load_tokenizers(target: Target, hf: str | None) -> Callable[[str], Any]:
+    tokenizers = _import("tokenizers")
+    tok = tokenizers.Tokenizer.from_file(_hf_json(hf, "tokenizers"))
+    return lambda d: tok.encode(d, add_special_tokens=False).ids
+
+
+#: Every library the benchmark knows, in table order. tiktoken is the reference.
+PEERS: list[Peer] = [
+    Peer("tiktoken", "tiktoken", "list", True, _load_tiktoken, "encode_ordinary"),
+    Peer("tokforge", "tokforge", "list", True, _load_tokforge_list, "encode_ordinary"),
+    Peer(
+        "tokforge[numpy]",
+        "tokforge",
+        "numpy",
+        True,
+        _load_tokforge_numpy,
+        "encode_ordinary_to_numpy",
+    ),
+    Peer("quicktok-v1", "quicktok-v1", "list", True, _load_quicktok, "bundled vocabulary"),
+    Peer("gigatoken", "gigatoken", "numpy", True, _load_gigatoken, "same rank file"),
+    Peer("bpe-openai", "bpe-openai", "list", True, _load_bpe_openai, "bundled vocabulary"),
+    Peer("tokie", "tokie", "list", False, _load_tokie, "tokenizer.json"),
+    Peer("tokenizers", "tokenizers", "list", False, _load_tokenizers, "tokenizer.json"),
+]
+_BY_KEY = {p.key: p for p in PEERS}
+
+
+def version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_line() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def digest(ids: Any) -> str:
+    """A short fingerprint of a document's ids (list or array), for comparing across
+    processes."""
+    import numpy as np
+
+    return hashlib.blake2b(np.asarray(ids, dtype=np.uint32).tobytes(), digest_size=12).hexdigest()
+
+
+@dataclass
+class Run:
+    """One library on one file in one mode: seconds of encoding, and per-document digests."""
+
+    peer: str
+    file: str
+    mode: str
+    seconds: float
+    nbytes: int
+    digests: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def mb_s(self) -> float:
+        return self.nbytes / 1e6 / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _encode_all(fn: Callable[[str], Any], docs: list[str]) -> tuple[float, list[Any]]:
+    clock = time.perf_counter
+    total = 0.0
+    out = []
+    for d in docs:
+        t0 = clock()
+        ids = fn(d)
+        total += clock() - t0
+        out.append(ids)
+    return total, out
+
+
+def _child_main() -> None:
+    """Entry point of a cold-run child: loads one library, encodes each document once."""
+    req = json.loads(sys.argv[1])
+    target = Target(**req["target"])
+    peer = _BY_KEY[req["peer"]]
+    result: dict[str, Any] = {"files": []}
+    try:
+        fn = peer.load(target, req.get("hf_json"))
+    except Unavailable as e:
+        print(json.dumps({"unavailable": str(e)}))
+        return
+    # One call on a one-letter text first: imports and set-up a library defers to its first call
+    # (numpy, thread pools, lazily built tables) are not encoding, and are reported apart.
+    t0 = time.perf_counter()
+    fn("a")
+    result["first_call"] = time.perf_counter() - t0
+    for path in req["files"]:
+        docs = documents(Path(path).read_text(encoding="utf-8"), req["doc_size"])
+        seconds, ids = _encode_all(fn, docs)
+        result["files"].append(
+            {"file": path, "seconds": seconds, "digests": [digest(i) for i in ids]}
+        )
+    print(json.dumps(result))
+
+
+def run_cold(
+    peer: Peer,
+    target: Target,
+    files: Sequence[str],
+    *,
+    doc_size: int = DOC_SIZE,
+    hf_json: str | None = None,
+    timeout: float = 600.0,
+) -> list[Run] | str:
+    """``peer`` in a fresh process, each document of each file encoded once; the runs, or the
+    reason it could not run."""
+    req = {
+        "peer": peer.key,
+        "target": {"spec": target.spec, "name": target.name, "rank_file": target.rank_file},
+        "files": [str(f) for f in files],
+        "doc_size": doc_size,
+        "hf_json": hf_json,
+    }
+    code = "from tokforge.bench_cli import _child_main; _child_main()"
+    try:
+        p = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(req)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return f"timed out after {timeout:.0f} s"
+    if p.returncode != 0:
+        last = (p.stderr.strip().splitlines() or ["?"])[-1]
+        return f"failed (exit {p.returncode}: {last[:100]})"
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    if "unavailable" in res:
+        return str(res["unavailable"])
+    return [
+        Run(
+            peer.key,
+            f["file"],
+            "cold",
+            f["seconds"],
+            len(Path(f["file"]).read_bytes()),
+            f["digests"],
+        )
+        for f in res["files"]
+    ]
+
+
+def run_warm(fn: Callable[[str], Any], peer: Peer, file: str, docs: list[str], repeat: int) -> Run:
+    """The best of ``repeat`` passes of ``fn`` over ``docs`` in this process."""
+    best = float("inf")
+    ids: list[Any] = []
+    for _ in range(max(1, repeat)):
+        seconds, ids = _encode_all(fn, docs)
+        best = min(best, seconds)
+    nbytes = sum(len(d.encode("utf-8")) for d in docs)
+    return Run(peer.key, file, "warm", best, nbytes, [digest(i) for i in ids])
+
+
+def check_ids(runs: list[Run], reference: str) -> tuple[dict[str, str], list[str]]:
+    """Per library, ``"identical (N documents)"`` or how many documents differ from the
+    reference; and the failures (libraries claiming exactness that differ)."""
+    ref = {(r.file, r.mode): r.digests for r in runs if r.peer == reference}
+    verdict: dict[str, str] = {}
+    failures: list[str] = []
+    for key in dict.fromkeys(r.peer for r in runs):
+        total = differ = 0
+        first: str | None = None
+        for r in runs:
+            if r.peer != key or (r.file, r.mode) not in ref:
+                continue
+            expected = ref[(r.file, r.mode)]
+            for i, (a, b) in enumerate(zip(expected, r.digests, strict=True)):
+                total += 1
+                if a != b:
+                    differ += 1
+                    first = first or f"{Path(r.file).name} document {i}"
+        if differ == 0:
+            verdict[key] = f"identical ({total} documents)"
+        else:
+            verdict[key] = f"DIFFER on {differ} of {total} documents (first: {first})"
+            if _BY_KEY[key].exact:
+                failures.append(f"{key}: {verdict[key]}")
+    return verdict, failures
+
+
+def format_table(runs: list[Run], peers: list[str], reference: str) -> str:
+    """Rows per mode and file, a column per library: MB/s and the ratio to the reference."""
+    files = list(dict.fromkeys(r.file for r in runs))
+    by = {(r.mode, r.file, r.peer): r for r in runs}
+    head = ["mode", "file", *(f"{p} ({_BY_KEY[p].output})" for p in peers)]
+    rows = [head]
+    for mode in ("cold", "warm"):
+        for f in files:
+            ref = by.get((mode, f, reference))
+            row = [mode, Path(f).stem]
+            present = False
+            for p in peers:
+                r = by.get((mode, f, p))
+                if r is None:
+                    row.append("-")
+                    continue
+                present = True
+                cell = f"{r.mb_s:.1f}"
+                if ref is not None and p != reference:
+                    cell += f" ({r.mb_s / ref.mb_s:.1f}x)"
+                row.append(cell)
+            if present:
+                rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = []
+    for k, r in enumerate(rows):
+        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])]
+        cells += [c.rjust(w) for c, w in zip(r[2:], widths[2:], strict=True)]
+        lines.append("  ".join(cells))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def compare(
+    target: Target,
+    files: Sequence[str],
+    *,
+    modes: Sequence[str] = ("cold", "warm"),
+    repeat: int = 3,
+    doc_size: int = DOC_SIZE,
+    hf_json: str | None = None,
+    only: Sequence[str] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Runs every available library on ``files``; returns runs, id verdicts and skips."""
+    runs: list[Run] = []
+    skipped: dict[str, str] = {}
+    loaded: dict[str, Callable[[str], Any]] = {}
+    peers = [p for p in PEERS if only is None or p.key in only]
+    for p in peers:
+        try:
+            loaded[p.key] = p.load(target, hf_json)
+        except Unavailable as e:
+            skipped[p.key] = str(e)
+    active = [p for p in peers if p.key in loaded]
+    if "cold" in modes:
+        for p in active:
+            if log:
+                log(f"cold: {p.key}")
+            res = run_cold(p, target, files, doc_size=doc_size, hf_json=hf_json)
+            if isinstance(res, str):
+                skipped[p.key] = res
+            else:
+                runs.extend(res)
+    if "warm" in modes:
+        for f in files:
+            docs = documents(Path(f).read_text(encoding="utf-8"), doc_size)
+            for p in active:
+                if p.key in skipped:
+                    continue
+                if log:
+                    log(f"warm: {p.key} {Path(f).name}")
+                runs.append(run_warm(loaded[p.key], p, str(f), docs, repeat))
+    reference = "tiktoken" if "tiktoken" in loaded and "tiktoken" not in skipped else "tokforge"
+    verdict, failures = check_ids(runs, reference)
+    return {
+        "runs": runs,
+        "peers": [p.key for p in active if p.key not in skipped],
+        "reference": reference,
+        "ids": verdict,
+        "failures": failures,
+        "skipped": skipped,
+    }
+
+
+def report_json(target: Target, result: dict[str, Any]) -> dict[str, Any]:
+    """The machine-readable form of :func:`compare`'s result."""
+    ref = {(r.mode, r.file): r for r in result["runs"] if r.peer == result["reference"]}
+    return {
+        "machine": machine_line(),
+        "tokenizer": target.name or target.spec,
+        "versions": {
+            p.distribution: version(p.distribution)
+            for p in PEERS
+            if version(p.distribution) != "not installed"
+        },
+        "reference": result["reference"],
+        "results": [
+            {
+                "mode": r.mode,
+                "file": r.file,
+                "library": r.peer,
+                "output": _BY_KEY[r.peer].output,
+                "bytes": r.nbytes,
+                "documents": len(r.digests),
+                "seconds": r.seconds,
+                "mb_s": r.mb_s,
+                "ratio": r.mb_s / ref[(r.mode, r.file)].mb_s if (r.mode, r.file) in ref else None,
+            }
+            for r in result["runs"]
+        ],
+        "ids": result["ids"],
+        "ids_identical": not result["failures"],
+        "failures": result["failures"],
+        "skipped": result["skipped"],
+    }
+
+
+def print_report(target: Target, result: dict[str, Any], doc_size: int, repeat: int) -> None:
+    print(f"machine: {machine_line()}")
+    names = dict.fromkeys(_BY_KEY[k].distribution for k in result["peers"])
+    print("versions: " + ", ".join(f"{n} {version(n)}" for n in names))
+    print(
+        f"tokenizer: {target.name or target.spec}; documents of ~{doc_size} bytes, one thread; "
+        f"MB/s of UTF-8 input, encode calls only (ratio to {result['reference']}); "
+        f"cold = each document once in a fresh process, warm = best of {repeat} passes"
+    )
+    print()
+    print(format_table(result["runs"], result["peers"], result["reference"]))
+    print()
+    for k, v in result["ids"].items():
+        print(f"ids: {k} vs {result['reference']}: {v}")
+    for k, why in result["skipped"].items():
+        print(f"skipped: {k}: {why}")
+    if result["failures"]:
+        print("ID MISMATCH: " + "; ".join(result["failures"]), file=sys.stderr)
+
+
+def handler(args: argparse.Namespace) -> int:
+    from .errors import TokforgeError
+
+    files = [str(f) for f in args.files] or [_sample()]
+    for f in files:
+        if not Path(f).is_file():
+            raise TokforgeError(f"{f}: no such file")
+    target = Target.resolve(args.tokenizer)
+    if target.name is None:
+        # A tokenizer file: fail early, with tokforge's message, if it does not load.
+        from .registry import resolve_tokenizer
+
+        resolve_tokenizer(args.tokenizer)
+    modes = ("cold", "warm") if args.mode == "both" else (args.mode,)
+    log = None if args.json or args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    result = compare(
+        target,
+        files,
+        modes=modes,
+        repeat=args.repeat,
+        doc_size=args.doc_size,
+        hf_json=args.hf_json,
+        only=args.only,
+        log=log,
+    )
+    if args.json:
+        print(json.dumps(report_json(target, result), indent=2))
+    else:
+        print_report(target, result, args.doc_size, args.repeat)
+    return 1 if result["failures"] else 0
+
+
+def _sample() -> str:
+    from . import sample_path
+
+    return sample_path()
+
+
+def register(subparsers: Any) -> None:
+    """Adds the ``bench`` sub-command."""
+    p = subparsers.add_parser(
+        "bench",
+        help="speed against installed peers on your text, ids checked",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    p.add_argument("files", nargs="*", help="UTF-8 text files (default: the bundled sample)")
+    p.add_argument(
+        "--tokenizer",
+        "-t",
+        default="cl100k",
+        help="cl100k, o200k (local rank files) or a tokenizer file (default: cl100k)",
+    )
+    p.add_argument("--mode", choices=["cold", "warm", "both"], default="both")
+    p.add_argument("--repeat", type=int, default=3, help="warm passes; the best counts")
+    p.add_argument("--doc-size", type=int, default=DOC_SIZE, help="bytes per document")
+    p.add_argument(
+        "--only", nargs="+", choices=[q.key for q in PEERS], help="run only these libraries"
+    )
+    p.add_argument("--hf-json", help="a tokenizer.json equivalent to --tokenizer (tokie, HF)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=handler)
