@@ -3,6 +3,14 @@
     tokforge train corpus.txt more.jsonl.gz --vocab-size 8192,32768 -o tok.json \\
         --special '<|endoftext|>' --trace 10
 
+From pretoken counts made in pieces (one per file or machine; see ``tokforge.counts``):
+
+    tokforge count shard1.txt -o shard1.counts          # anywhere, in parallel
+    tokforge merge-counts shard*.counts -o all.counts
+    tokforge train --from-counts all.counts --vocab-size 32768 -o tok.json
+
+gives the same merges as training on all the shards at once.
+
 Several sizes come from one run (a smaller vocabulary's merges are a prefix of a larger one's)
 and are written as ``tok-8192.json``, ``tok-32768.json`` (or wherever ``{vocab_size}`` sits in
 the ``-o`` path). Nothing is written unless training succeeds, and each file is written
@@ -19,7 +27,7 @@ from typing import Any
 
 from .errors import TokforgeError
 
-__all__ = ["handler", "output_paths", "register"]
+__all__ = ["count_handler", "handler", "merge_handler", "output_paths", "register"]
 
 _PRESETS = ("cl100k", "o200k", "gpt2", "whitespace", "none")
 
@@ -47,7 +55,23 @@ def register(subparsers: Any) -> None:
             ".ndjson), optionally gzip-compressed, read as a stream."
         ),
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="text or .jsonl files (.gz too)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="text or .jsonl files (.gz too)")
+    p.add_argument(
+        "--from-counts",
+        action="append",
+        default=[],
+        metavar="COUNTS",
+        help="train from counts files (tokforge count / merge-counts) instead of FILEs; "
+        "repeatable, the counts are added up",
+    )
+    p.add_argument(
+        "--min-pretoken-count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="drop pretokens seen fewer than N times before training: less memory, "
+        "approximate merges (default: 1, exact)",
+    )
     p.add_argument(
         "--vocab-size",
         "-v",
@@ -67,9 +91,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--pattern",
         "-p",
-        default="cl100k",
+        default=None,
         metavar="PRESET|REGEX",
-        help=f"pretokenizer: {', '.join(_PRESETS)}, or a regex (default: cl100k)",
+        help=f"pretokenizer: {', '.join(_PRESETS)}, or a regex (default: cl100k; "
+        "with --from-counts, the one the counts record)",
     )
     p.add_argument(
         "--special",
@@ -113,6 +138,145 @@ def register(subparsers: Any) -> None:
     p.add_argument("--name", default=None, help="tokenizer name (default: the output's stem)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=handler)
+    _register_counts(subparsers)
+
+
+def _register_counts(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "count",
+        help="count the pretokens of files into a counts file",
+        description=(
+            "Count the distinct pretokens of text or JSON-lines files (gzip too) and write a "
+            "compact, versioned counts file recording the pretokenizer and special tokens. "
+            "Counts of separate shards add up (tokforge merge-counts) to exactly the counts of "
+            "the whole corpus."
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="text or .jsonl files (.gz too)")
+    p.add_argument("--output", "-o", required=True, metavar="PATH", help="the counts file")
+    p.add_argument(
+        "--pattern",
+        "-p",
+        default="cl100k",
+        metavar="PRESET|REGEX",
+        help=f"pretokenizer: {', '.join(_PRESETS)}, or a regex (default: cl100k)",
+    )
+    p.add_argument(
+        "--special",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="a special token whose text is cut out before counting (repeatable)",
+    )
+    _add_min_count(p)
+    p.add_argument(
+        "--jsonl-field",
+        "--text-field",
+        dest="text_field",
+        default="text",
+        metavar="KEY",
+        help="JSON key of the text in .jsonl files (default: text)",
+    )
+    p.add_argument("--errors", choices=["strict", "replace"], default="strict")
+    p.add_argument("--threads", type=int, metavar="N", help="counting threads (default: all)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=count_handler)
+
+    p = subparsers.add_parser(
+        "merge-counts",
+        help="add counts files up into one",
+        description="Add counts files up. Files made with different pretokenizers or special "
+        "tokens are refused.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="COUNTS", help="counts files")
+    p.add_argument("--output", "-o", required=True, metavar="PATH", help="the summed counts file")
+    _add_min_count(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="no summary")
+    p.set_defaults(func=merge_handler)
+
+
+def _add_min_count(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--min-pretoken-count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="leave out pretokens seen fewer than N times: a smaller file, but training on it "
+        "is approximate (default: 1, exact)",
+    )
+
+
+def _fail(command: str, e: BaseException) -> int:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    print(f"tokforge {command}: error: {msg}", file=sys.stderr)
+    return 1
+
+
+def _summary(path: Path) -> str:
+    from .counts import info
+
+    h = info(path)
+    pruned = (
+        f", pretokens seen < {h['min_pretoken_count']} times left out (approximate)"
+        if h["min_pretoken_count"] > 1
+        else ""
+    )
+    return (
+        f"wrote {path}: {h['distinct']} distinct pretokens, {h['total']} occurrences, "
+        f"{h['stats']['bytes'] / 1e6:.1f} MB of text, {path.stat().st_size / 1e6:.2f} MB{pruned}"
+    )
+
+
+def count_handler(args: argparse.Namespace) -> int:
+    """Runs ``tokforge count``."""
+    from .counts import count
+
+    try:
+        out = Path(args.output)
+        if not out.parent.is_dir():
+            raise TokforgeError(f"{out}: the output folder {out.parent} does not exist")
+        _check_files([Path(f) for f in args.files])
+        if len(set(args.special)) != len(args.special):
+            raise TokforgeError("--special: the same token is given twice")
+        count(
+            args.files,
+            out,
+            pattern=args.pattern,
+            special_tokens=list(args.special),
+            num_threads=args.threads,
+            text_field=args.text_field,
+            errors=args.errors,
+            min_pretoken_count=args.min_pretoken_count,
+            progress=not args.quiet,
+        )
+        if not args.quiet:
+            print(_summary(out), file=sys.stderr)
+        return 0
+    except (TokforgeError, OSError, ValueError, TypeError) as e:
+        return _fail("count", e)
+
+
+def merge_handler(args: argparse.Namespace) -> int:
+    """Runs ``tokforge merge-counts``."""
+    from .counts import merge
+
+    try:
+        out = Path(args.output)
+        if not out.parent.is_dir():
+            raise TokforgeError(f"{out}: the output folder {out.parent} does not exist")
+        merge(args.inputs, out, min_pretoken_count=args.min_pretoken_count)
+        if not args.quiet:
+            print(_summary(out), file=sys.stderr)
+        return 0
+    except (TokforgeError, OSError, ValueError, TypeError) as e:
+        return _fail("merge-counts", e)
+
+
+def _check_files(files: list[Path]) -> None:
+    for f in files:
+        if not f.is_file():
+            what = "is a directory" if f.is_dir() else "no such file"
+            raise TokforgeError(f"{f}: {what}")
 
 
 def output_paths(output: str, sizes: list[int]) -> dict[int, Path]:
@@ -167,18 +331,20 @@ def _run(args: argparse.Namespace) -> int:
             f"token(s) need at least {256 + n_special}"
         )
     files = [Path(f) for f in args.files]
-    for f in files:
-        if not f.is_file():
-            what = "is a directory" if f.is_dir() else "no such file"
-            raise TokforgeError(f"{f}: {what}")
+    if args.from_counts and files:
+        raise TokforgeError("give either FILEs or --from-counts, not both")
+    if not args.from_counts and not files:
+        raise TokforgeError("no input: give FILEs to train on, or --from-counts COUNTS")
+    _check_files(files + [Path(f) for f in args.from_counts])
     paths = output_paths(args.output, sizes)
     for path in paths.values():
         if not path.parent.is_dir():
             raise TokforgeError(f"{path}: the output folder {path.parent} does not exist")
+    pattern = args.pattern if args.pattern is not None else "cl100k"
     pre = (
-        {"pretokenizer": args.pattern}
-        if args.pattern in _PRESETS or args.pattern.endswith("_base")
-        else {"pattern": args.pattern}
+        {"pretokenizer": pattern}
+        if pattern in _PRESETS or pattern.endswith("_base")
+        else {"pattern": pattern}
     )
     logger = logging.getLogger("tokforge.train")
     saved_level = logger.level
@@ -187,18 +353,25 @@ def _run(args: argparse.Namespace) -> int:
     else:
         _ensure_log_handler()
     try:
-        result = train_merges(
-            files,
-            max(sizes) - 256 - n_special,
-            special_tokens=list(args.special),
-            min_frequency=args.min_frequency,
-            max_token_bytes=args.max_token_bytes,
-            num_threads=args.threads,
-            progress=not args.quiet,
-            text_field=args.text_field,
-            errors=args.errors,
-            **pre,
-        )
+        if args.from_counts:
+            result = _train_from_counts(args, sizes)
+        else:
+            if args.min_pretoken_count != 1:
+                raise TokforgeError(
+                    "--min-pretoken-count applies to --from-counts (or tokforge count)"
+                )
+            result = train_merges(
+                files,
+                max(sizes) - 256 - n_special,
+                special_tokens=list(args.special),
+                min_frequency=args.min_frequency,
+                max_token_bytes=args.max_token_bytes,
+                num_threads=args.threads,
+                progress=not args.quiet,
+                text_field=args.text_field,
+                errors=args.errors,
+                **pre,
+            )
     finally:
         logger.setLevel(saved_level)
     if args.trace > 0:
@@ -216,9 +389,10 @@ def _run(args: argparse.Namespace) -> int:
             tok.save(paths[n])
     if not args.quiet:
         for n, tok in built.items():
-            merges = tok.n_vocab - 256 - n_special
+            n_sp = len(tok.special_tokens)
+            merges = tok.n_vocab - 256 - n_sp
             print(
-                f"wrote {paths[n]}: {tok.n_vocab} ids ({merges} merges, {n_special} special)",
+                f"wrote {paths[n]}: {tok.n_vocab} ids ({merges} merges, {n_sp} special)",
                 file=sys.stderr,
             )
         if args.format == "tiktoken":
@@ -229,3 +403,51 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return 0
+
+
+def _train_from_counts(args: argparse.Namespace, sizes: list[int]) -> Any:
+    """Trains from counts files, checking that --pattern and --special (when given) agree with
+    what the counts record."""
+    from .counts import load, train_merges_from_counts
+
+    counter = load(args.from_counts, num_threads=args.threads)
+    if args.pattern is not None:
+        wanted = _core_pattern(args.pattern)
+        if wanted != counter.pattern and args.pattern != counter.preset:
+            raise TokforgeError(
+                f"--pattern {args.pattern} differs from the pretokenizer the counts were made "
+                f"with ({counter.preset or counter.pattern}); leave --pattern out"
+            )
+    if args.special and sorted(args.special) != sorted(counter.special_tokens):
+        raise TokforgeError(
+            f"--special {sorted(args.special)} differs from the special tokens the counts were "
+            f"made with ({sorted(counter.special_tokens)})"
+        )
+    specials = list(args.special) if args.special else list(counter.special_tokens)
+    too_small = [n for n in sizes if n < 256 + len(specials)]
+    if too_small:
+        raise TokforgeError(
+            f"--vocab-size {too_small[0]} is too small: 256 byte ids and {len(specials)} "
+            f"special token(s) need at least {256 + len(specials)}"
+        )
+    return train_merges_from_counts(
+        counter,
+        max(sizes) - 256 - len(specials),
+        special_tokens=specials,
+        min_frequency=args.min_frequency,
+        max_token_bytes=args.max_token_bytes,
+        min_pretoken_count=args.min_pretoken_count,
+        progress=not args.quiet,
+    )
+
+
+def _core_pattern(pattern: str) -> str | None:
+    """The regex a --pattern value stands for (None for whitespace and none)."""
+    from . import _core
+
+    if pattern in ("whitespace", "none"):
+        return None
+    try:
+        return _core.preset_pattern(pattern)
+    except (TokforgeError, ValueError):
+        return pattern

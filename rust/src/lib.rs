@@ -23,6 +23,7 @@
 //! ```
 
 pub mod bpe;
+pub mod counts;
 pub mod encode;
 pub mod error;
 pub mod io;

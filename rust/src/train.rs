@@ -79,7 +79,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::encode::parallel_map;
 use crate::error::{Result, TokforgeError};
-use crate::pretokenize::Pretokenizer;
+use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
 use crate::vocab::Rank;
 
 // ------------------------------------------------------------------------------------------
@@ -194,6 +194,8 @@ pub struct PretokenCounter {
     pretoks: Vec<Box<dyn Pretokenizer>>,
     /// Special tokens' texts, cut out of every text before pretokenizing.
     specials: Option<AhoCorasick>,
+    /// The special tokens' texts as given (a counts file records them).
+    special_tokens: Vec<String>,
     num_threads: usize,
     counts: CountMap,
     stats: CountStats,
@@ -296,6 +298,7 @@ impl PretokenCounter {
         Ok(PretokenCounter {
             pretoks,
             specials,
+            special_tokens: special_tokens.to_vec(),
             num_threads,
             counts: CountMap::default(),
             stats: CountStats::default(),
@@ -499,6 +502,58 @@ impl PretokenCounter {
             self.counts.iter().map(|(k, &c)| (k.to_vec(), c)).collect();
         v.sort_unstable();
         v
+    }
+
+    /// The pretokenizer the counter splits with, as a spec that can be saved and rebuilt.
+    pub fn spec(&self) -> PretokenizerSpec {
+        self.pretoks[0].spec()
+    }
+
+    /// The special tokens whose text is cut out before pretokenizing, as given.
+    pub fn special_tokens(&self) -> &[String] {
+        &self.special_tokens
+    }
+
+    /// Adds counts made elsewhere (another process, a counts file) and their totals: the
+    /// result is as if this counter had seen that text too. Counts of 0 are ignored.
+    ///
+    /// ```
+    /// use tokforge::pretokenize::WhitespacePretokenizer;
+    /// use tokforge::train::{CountStats, PretokenCounter};
+    /// let mut c = PretokenCounter::new(Box::new(WhitespacePretokenizer), &[], 1).unwrap();
+    /// c.add_texts(&["low low"]).unwrap();
+    /// c.add_counts(vec![(b"low".to_vec(), 3)], CountStats::default());
+    /// assert_eq!(c.count_of(b"low"), 5);
+    /// ```
+    pub fn add_counts(
+        &mut self,
+        counts: impl IntoIterator<Item = (Vec<u8>, u64)>,
+        stats: CountStats,
+    ) {
+        let mut map = CountMap::default();
+        for (k, c) in counts {
+            if c > 0 {
+                *map.entry(k.into_boxed_slice()).or_insert(0) += c;
+            }
+        }
+        self.absorb(map);
+        self.stats.add(stats);
+    }
+
+    /// Drops every pretoken counted fewer than `min_count` times, to bound memory. Training
+    /// on what is left is an approximation: the dropped pretokens' pairs no longer count.
+    /// Returns how many distinct pretokens and how many occurrences were dropped.
+    pub fn prune(&mut self, min_count: u64) -> (u64, u64) {
+        let (mut distinct, mut occurrences) = (0u64, 0u64);
+        self.counts.retain(|_, c| {
+            let keep = *c >= min_count;
+            if !keep {
+                distinct += 1;
+                occurrences += *c;
+            }
+            keep
+        });
+        (distinct, occurrences)
     }
 
     /// The `n` most frequent pretokens, most frequent first (ties by bytes).

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use super::to_py_err;
+use crate::counts;
 use crate::error::TokforgeError;
 use crate::pretokenize::PretokenizerSpec;
 use crate::train::{CorpusFile, PretokenCounter, StopReason, TrainConfig, Utf8Errors};
@@ -96,6 +97,8 @@ impl Ticker {
 pub(crate) struct PyPretokenCounter {
     inner: PretokenCounter,
     spec: PretokenizerSpec,
+    /// `(min_pretoken_count, distinct, total)` dropped by pruning, here or in loaded files.
+    pruning: (u64, u64, u64),
 }
 
 /// One text from the iterable as a Rust string. A `str` that is not valid UTF-8 (it holds a
@@ -129,6 +132,43 @@ fn text_of(item: &Bound<'_, PyAny>, index: usize, errors: Utf8Errors) -> PyResul
     }
 }
 
+impl PyPretokenCounter {
+    /// A counter from summed counts files, with the pruning they record.
+    fn from_merged(r: crate::Result<(PretokenCounter, (u64, u64, u64))>) -> PyResult<Self> {
+        let (inner, pruning) = r.map_err(to_py_err)?;
+        Ok(PyPretokenCounter {
+            spec: inner.spec(),
+            inner,
+            pruning,
+        })
+    }
+
+    /// A counts file of the counts, recording earlier pruning too.
+    fn encode_counts(&self, min_count: u64) -> crate::Result<Vec<u8>> {
+        let mut records = self.inner.sorted_counts();
+        let (mut distinct, mut total) = (self.pruning.1, self.pruning.2);
+        if min_count > 1 {
+            records.retain(|(_, c)| {
+                let keep = *c >= min_count;
+                if !keep {
+                    distinct += 1;
+                    total += *c;
+                }
+                keep
+            });
+        }
+        let header = counts::CountsHeader {
+            pretokenizer: self.spec.clone(),
+            special_tokens: self.inner.special_tokens().to_vec(),
+            stats: self.inner.stats(),
+            min_pretoken_count: self.pruning.0.max(min_count),
+            pruned_distinct: distinct,
+            pruned_total: total,
+        };
+        counts::encode_records(&header, &records)
+    }
+}
+
 #[pymethods]
 impl PyPretokenCounter {
     #[new]
@@ -159,7 +199,98 @@ impl PyPretokenCounter {
         let pretok = spec.build().map_err(to_py_err)?;
         let inner =
             PretokenCounter::new(pretok, &special_tokens, num_threads).map_err(to_py_err)?;
-        Ok(PyPretokenCounter { inner, spec })
+        Ok(PyPretokenCounter {
+            inner,
+            spec,
+            pruning: (1, 0, 0),
+        })
+    }
+
+    /// Sums counts files (see `tokforge.counts` for the format) into a new counter, which can
+    /// train, count more text, or be saved again. Files made with a different pretokenizer or
+    /// different special tokens are refused.
+    #[staticmethod]
+    #[pyo3(signature = (paths, *, num_threads=0))]
+    fn load_counts(py: Python<'_>, paths: Vec<PathBuf>, num_threads: usize) -> PyResult<Self> {
+        let r = py.detach(|| -> crate::Result<_> {
+            let mut blobs = Vec::with_capacity(paths.len());
+            for p in &paths {
+                let data = std::fs::read(p).map_err(|e| TokforgeError::io(p, e))?;
+                blobs.push((p.display().to_string(), data));
+            }
+            counts::merge(
+                blobs.iter().map(|(n, d)| (n.clone(), d.as_slice())),
+                num_threads,
+            )
+        });
+        Self::from_merged(r)
+    }
+
+    /// Like `load_counts`, from the bytes of counts files (as `to_counts_bytes` returns them).
+    #[staticmethod]
+    #[pyo3(signature = (blobs, *, num_threads=0))]
+    fn from_counts_bytes(
+        py: Python<'_>,
+        blobs: Vec<Vec<u8>>,
+        num_threads: usize,
+    ) -> PyResult<Self> {
+        let r = py.detach(|| {
+            counts::merge(
+                blobs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| (format!("counts #{i}"), d.as_slice())),
+                num_threads,
+            )
+        });
+        Self::from_merged(r)
+    }
+
+    /// The counts as the bytes of a counts file, dropping pretokens seen fewer than
+    /// `min_count` times (1 keeps all; more makes training approximate).
+    #[pyo3(signature = (*, min_count=1))]
+    fn to_counts_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        min_count: u64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let data = py
+            .detach(|| self.encode_counts(min_count))
+            .map_err(to_py_err)?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// Writes a counts file, atomically; see `to_counts_bytes`.
+    #[pyo3(signature = (path, *, min_count=1))]
+    fn save_counts(&self, py: Python<'_>, path: PathBuf, min_count: u64) -> PyResult<()> {
+        py.detach(|| crate::io::write_atomic(&path, &self.encode_counts(min_count)?))
+            .map_err(to_py_err)
+    }
+
+    /// Drops the pretokens counted fewer than `min_count` times (approximate training, less
+    /// memory). Returns `(distinct, total)`: what was dropped.
+    fn prune(&mut self, py: Python<'_>, min_count: u64) -> (u64, u64) {
+        let inner = &mut self.inner;
+        let (d, t) = py.detach(|| inner.prune(min_count));
+        self.pruning = (
+            self.pruning.0.max(min_count),
+            self.pruning.1 + d,
+            self.pruning.2 + t,
+        );
+        (d, t)
+    }
+
+    /// `(min_pretoken_count, distinct, total)`: the largest pruning threshold applied to these
+    /// counts (1: none, the counts are exact) and how many pretokens and occurrences it dropped.
+    #[getter]
+    fn pruning(&self) -> (u64, u64, u64) {
+        self.pruning
+    }
+
+    /// The special tokens whose text is cut out before pretokenizing.
+    #[getter]
+    fn special_tokens(&self) -> Vec<String> {
+        self.inner.special_tokens().to_vec()
     }
 
     /// Counts the texts of an iterable of `str`. They are gathered into batches of about
