@@ -30,3 +30,5 @@ echo "== mypy.stubtest (the hand-written _core.pyi against the compiled module)"
 (cd /tmp && "$PY" -m mypy.stubtest tokforge._core)
 echo "== pytest"
 "$PY" -m pytest "$@"
+echo "== fuzz (20 s per target)"
+bash fuzz/run_ci.sh
