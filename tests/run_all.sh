@@ -24,11 +24,11 @@ cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --features python -- -D warnings
 echo "== cargo test"
 cargo test --quiet
+echo "== fuzz (20 s per target)"
+bash fuzz/run_ci.sh
 echo "== ruff"
 "$PY" -m ruff check python tests benches
 echo "== mypy.stubtest (the hand-written _core.pyi against the compiled module)"
 (cd /tmp && "$PY" -m mypy.stubtest tokforge._core)
 echo "== pytest"
 "$PY" -m pytest "$@"
-echo "== fuzz (20 s per target)"
-bash fuzz/run_ci.sh
