@@ -17,6 +17,7 @@ from .errors import TokforgeError
 _COMMAND_MODULES = (
     "tokforge.demo",
     "tokforge.train_cli",
+    "tokforge.dataset_cli",
     "tokforge.inspect_cli",
     "tokforge.bench_cli",
     "tokforge.nn.cli",
