@@ -2,6 +2,9 @@
 //!
 //! - `corpus/<encoding>/<corpus>`: `Encoder::encode_ordinary` over every 4 KB document of a
 //!   shared corpus (the unit `benches/encode_bench.py` and issue 6 measure), one thread;
+//! - `cold/<encoding>/<corpus>`: the same, but each pass with a new encoder, so the piece cache
+//!   starts empty (issue 6's cold measure: each document encoded once; building the encoder is
+//!   not timed);
 //! - `split/<encoding>/<corpus>`: the pretokenizer alone on the same documents, so the
 //!   difference is BPE plus output;
 //! - `long/<encoding>/<case>`: one long piece (`a` * n, random letters, digits, CJK), where the
@@ -13,7 +16,7 @@
 
 use std::path::PathBuf;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use tokforge::io::parse_tiktoken;
 use tokforge::pretokenize::PretokenizerSpec;
 use tokforge::{Encoder, Vocab};
@@ -110,6 +113,29 @@ fn benches(c: &mut Criterion) {
                         std::hint::black_box(enc.encode_ordinary(d).unwrap());
                     }
                 })
+            });
+        }
+        g.finish();
+        let mut g = c.benchmark_group(format!("cold/{name}"));
+        g.sample_size(10);
+        for corpus in CORPORA {
+            let path = shared.join("corpora").join(format!("{corpus}.txt"));
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let docs = documents(&text, 4096);
+            g.throughput(Throughput::Bytes(text.len() as u64));
+            g.bench_function(BenchmarkId::from_parameter(corpus), |b| {
+                b.iter_batched(
+                    || encoder(&shared, name, preset),
+                    |enc| {
+                        for d in &docs {
+                            std::hint::black_box(enc.encode_ordinary(d).unwrap());
+                        }
+                        enc
+                    },
+                    BatchSize::PerIteration,
+                )
             });
         }
         g.finish();

@@ -483,8 +483,8 @@ static NEXT_CACHE_KEY: AtomicU64 = AtomicU64::new(1);
 /// Pieces longer than this are merged every time, never cached.
 const CACHE_MAX_PIECE: usize = 256;
 /// A cache holds at most this many pieces, and this many bytes of them; then it starts over.
-const CACHE_MAX_ENTRIES: usize = 1 << 15;
-const CACHE_MAX_BYTES: usize = 1 << 21;
+const CACHE_MAX_ENTRIES: usize = 1 << 16;
+const CACHE_MAX_BYTES: usize = 1 << 23;
 /// A thread keeps caches for at most this many encoders (the least recently used goes).
 const CACHES_PER_THREAD: usize = 4;
 

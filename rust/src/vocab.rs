@@ -48,6 +48,9 @@ pub struct Vocab {
     byte_ranks: Box<[Rank; 256]>,
     /// Rank of each two-byte string `[a, b]` at index `a * 256 + b` (`NO_RANK` when none).
     byte_pairs: Box<[Rank]>,
+    /// A number no other vocabulary built by this process has (clones share it: same tokens),
+    /// for per-thread caches of answers that depend on the vocabulary.
+    uid: u64,
     /// Special token text -> id, and its inverse.
     specials: FxHashMap<String, Rank>,
     special_ids: FxHashMap<Rank, String>,
@@ -230,7 +233,9 @@ impl Vocab {
             pairs
         };
         let byte_level = byte_ranks.iter().all(|&r| r != NO_RANK);
+        static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Vocab {
+            uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             map,
             pairs,
             byte_ranks,
@@ -266,6 +271,12 @@ impl Vocab {
     #[inline]
     pub(crate) fn merged_or_none(&self, a: Rank, b: Rank) -> Rank {
         self.pairs.get(a, b)
+    }
+
+    /// This vocabulary's process-unique number (see the field).
+    #[inline]
+    pub(crate) fn uid(&self) -> u64 {
+        self.uid
     }
 
     /// The rank of single byte `b` (`NO_RANK` when it is not a token).
@@ -492,24 +503,42 @@ impl TokenMap {
 
 /// `(a, b) -> c`: token `c` is token `a`'s bytes followed by token `b`'s (see the module docs).
 /// Open addressing over `u64` keys `a << 32 | b`; `u64::MAX` marks an empty slot.
+///
+/// In front of the table, a bitmap with one bit per hash value (16 bits per pair, so 512 KB for
+/// cl100k and 1 MB for o200k: in L2) answers most "no such token" questions without touching
+/// the table, which lives in L3 (8 MB for cl100k). Most questions are such: counted on man_ja
+/// with cl100k, 71% of the merge loop's pair lookups find nothing (32% on en_docs).
 #[derive(Debug, Clone)]
 struct PairMap {
     slots: Vec<(u64, Rank)>,
     mask: usize,
+    filter: Vec<u64>,
+    filter_shift: u32,
 }
 
 impl PairMap {
     fn with_capacity(n: usize) -> Self {
         let cap = (n.max(4) * 2).next_power_of_two();
+        let bits = (n.max(4096) * 16).next_power_of_two();
         PairMap {
             slots: vec![(u64::MAX, NO_RANK); cap],
             mask: cap - 1,
+            filter: vec![0; bits / 64],
+            filter_shift: 64 - bits.trailing_zeros(),
         }
     }
 
-    fn insert(&mut self, a: Rank, b: Rank, c: Rank) {
+    #[inline(always)]
+    fn hash(a: Rank, b: Rank) -> (u64, u64) {
         let key = (a as u64) << 32 | b as u64;
-        let mut i = fold_mul(key, K0) as usize & self.mask;
+        (key, fold_mul(key, K0))
+    }
+
+    fn insert(&mut self, a: Rank, b: Rank, c: Rank) {
+        let (key, h) = Self::hash(a, b);
+        let bit = (h >> self.filter_shift) as usize;
+        self.filter[bit / 64] |= 1 << (bit % 64);
+        let mut i = h as usize & self.mask;
         while self.slots[i].0 != u64::MAX {
             if self.slots[i].0 == key {
                 return;
@@ -521,8 +550,12 @@ impl PairMap {
 
     #[inline(always)]
     fn get(&self, a: Rank, b: Rank) -> Rank {
-        let key = (a as u64) << 32 | b as u64;
-        let mut i = fold_mul(key, K0) as usize & self.mask;
+        let (key, h) = Self::hash(a, b);
+        let bit = (h >> self.filter_shift) as usize;
+        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+            return NO_RANK;
+        }
+        let mut i = h as usize & self.mask;
         loop {
             let (k, c) = self.slots[i];
             if k == key {
