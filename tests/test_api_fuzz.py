@@ -106,9 +106,9 @@ def in_temp_dir() -> Iterator[Path]:
             os.chdir(old)
 
 
-# AttributeErrors that tokenizer.py raises for a wrong argument type, found by this file and
-# reported (each has a strict xfail below); tolerated here so the fuzzer can look further.
-KNOWN_ATTRIBUTE_ERRORS = ("object has no attribute 'items'", "object has no attribute 'find'")
+# AttributeErrors tolerated for a wrong argument type: none since tokenizer.py checks the types
+# of text, mergeable_ranks and special_tokens (found by this file).
+KNOWN_ATTRIBUTE_ERRORS: tuple[str, ...] = ()
 
 
 def call(fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -123,19 +123,11 @@ def call(fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     # Anything else (PanicException is a BaseException) propagates and fails the test.
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AttributeError, reason="tokenizer.py: encode() calls text.find; reported"
-)
 def test_encode_of_a_list_with_disallowed_special_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         TOK.encode([], disallowed_special=["x"])  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="tokenizer.py: mergeable_ranks/special_tokens are used as dicts unchecked; reported",
-)
 @pytest.mark.parametrize(
     "make",
     [

@@ -6,13 +6,19 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _core
-from .errors import DisallowedSpecialTokenError, TokforgeError, TokforgeIOError, VocabFileError
+from .errors import (
+    DisallowedSpecialTokenError,
+    TokforgeError,
+    TokforgeIOError,
+    UnknownTokenError,
+    VocabFileError,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,9 +103,12 @@ class Tokenizer:
         pretokenizer: PretokenizerLike | None = None,
         byte_fallback: Sequence[int] | None = None,
     ) -> None:
-        if mergeable_ranks is None:
-            raise TypeError("mergeable_ranks is required ({token bytes: rank})")
-        special_tokens = dict(special_tokens or {})
+        if not isinstance(mergeable_ranks, Mapping):
+            raise TypeError(
+                "mergeable_ranks must be a dict {token bytes: rank}, "
+                f"not {type(mergeable_ranks).__name__}"
+            )
+        special_tokens = _special_dict(special_tokens)
         args = _pretokenizer_args(pat_str, pretokenizer)
         core = _core.CoreBPE.from_ranks(
             list(mergeable_ranks.items()),
@@ -153,7 +162,7 @@ class Tokenizer:
         args = _pretokenizer_args(pattern, pretokenizer)
         core = _core.CoreBPE.from_tiktoken_bytes(
             data,
-            list((special_tokens or {}).items()),
+            list(_special_dict(special_tokens).items()),
             path=str(p),
             name=name if name is not None else p.name.removesuffix(".tiktoken"),
             **args,
@@ -181,7 +190,7 @@ class Tokenizer:
         args = _pretokenizer_args(pattern, pretokenizer)
         core = _core.CoreBPE.from_merges(
             [(int(a), int(b)) for a, b in merges],
-            list((special_tokens or {}).items()),
+            list(_special_dict(special_tokens).items()),
             name=name,
             metadata_json=json.dumps(metadata or {}),
             **args,
@@ -205,6 +214,8 @@ class Tokenizer:
 
         p = Path(path)
         data = _read_file(p)
+        if not data.strip():
+            raise VocabFileError(f"{p}: the file is empty: no tokens")
         head = data[:4096].lstrip()
         if head.startswith(b"{"):
             try:
@@ -292,6 +303,8 @@ class Tokenizer:
             disallowed = disallowed_special
         if isinstance(allowed, str) or isinstance(disallowed, str):
             raise TypeError("allowed_special and disallowed_special take 'all' or a set of str")
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"text must be a str, not {type(text).__name__}")
         extra = [t for t in disallowed if t not in self._special_set]
         if extra and text is not None:
             # tiktoken also refuses text matching a "disallowed" string that is no special token
@@ -502,12 +515,16 @@ class Tokenizer:
     def decode_bytes(self, tokens: Sequence[int]) -> bytes:
         """The bytes of ``tokens`` concatenated. Unknown ids raise
         :class:`~tokforge.errors.UnknownTokenError` (a ``KeyError``) naming the id."""
-        return self._core.decode_bytes(_as_id_list(tokens))
+        ids = _as_id_list(tokens)
+        try:
+            return self._core.decode_bytes(ids)
+        except OverflowError:
+            raise _huge_id_error(ids) from None
 
     def decode(self, tokens: Sequence[int], errors: str = "replace") -> str:
         """Decodes ``tokens`` to text; invalid UTF-8 is replaced (``errors="replace"``, lossy, as
         in tiktoken) or raises (``errors="strict"``)."""
-        return self._core.decode_bytes(_as_id_list(tokens)).decode("utf-8", errors=errors)
+        return self.decode_bytes(tokens).decode("utf-8", errors=errors)
 
     def decode_single_token_bytes(self, token: int) -> bytes:
         """The bytes of one token (special tokens decode to their text)."""
@@ -515,7 +532,11 @@ class Tokenizer:
 
     def decode_tokens_bytes(self, tokens: Sequence[int]) -> list[bytes]:
         """The bytes of each token, for seeing a tokenization."""
-        return self._core.decode_tokens_bytes(_as_id_list(tokens))
+        ids = _as_id_list(tokens)
+        try:
+            return self._core.decode_tokens_bytes(ids)
+        except OverflowError:
+            raise _huge_id_error(ids) from None
 
     def decode_with_offsets(self, tokens: Sequence[int]) -> tuple[str, list[int]]:
         """The text and, for each token, the index of the first character holding its bytes
@@ -545,9 +566,11 @@ class Tokenizer:
         self, batch: Sequence[Sequence[int]], *, num_threads: int = _DEFAULT_THREADS
     ) -> list[bytes]:
         """Decodes many token lists to bytes in parallel."""
-        return self._core.decode_bytes_batch(
-            [_as_id_list(t) for t in batch], _check_threads(num_threads)
-        )
+        lists = [_as_id_list(t) for t in batch]
+        try:
+            return self._core.decode_bytes_batch(lists, _check_threads(num_threads))
+        except OverflowError:
+            raise _huge_id_error([i for ids in lists for i in ids]) from None
 
     def decoder_stream(self, errors: str = "replace") -> StreamDecoder:
         """A decoder for token streams: ``push(id)`` returns only complete UTF-8 text, ``finish()``
@@ -683,6 +706,16 @@ def _unpickle(data: bytes, func: Callable[[str], list[str]] | None) -> Tokenizer
     return Tokenizer.from_json_bytes(data, pretokenizer=func)
 
 
+def _special_dict(special_tokens: Any) -> dict[str, int]:
+    if special_tokens is None:
+        return {}
+    if not isinstance(special_tokens, Mapping):
+        raise TypeError(
+            f"special_tokens must be a dict {{text: id}}, not {type(special_tokens).__name__}"
+        )
+    return dict(special_tokens)
+
+
 def _read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -693,7 +726,19 @@ def _read_file(path: Path) -> bytes:
 def _as_id(token: Any) -> int:
     if isinstance(token, bool) or not hasattr(token, "__index__"):
         raise TypeError(f"token ids are int, not {type(token).__name__}")
-    return token.__index__()
+    value = token.__index__()
+    if not -(2**63) <= value < 2**63:
+        raise UnknownTokenError(f"unknown token id {value}")
+    return value
+
+
+def _huge_id_error(ids: Sequence[Any]) -> Exception:
+    """The error for a list the core refused with OverflowError: the first id beyond 64 bits
+    is unknown (tiktoken would overflow; tokforge names the id)."""
+    for t in ids:
+        if isinstance(t, int) and not -(2**63) <= t < 2**63:
+            return UnknownTokenError(f"unknown token id {t}")
+    return TypeError("token ids must be integers")
 
 
 def _as_id_list(tokens: Any) -> list[int]:
