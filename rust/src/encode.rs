@@ -211,8 +211,16 @@ impl Encoder {
             }
             return Ok(last);
         }
+        // How many pieces ahead to prefetch the token map's slot (see `Vocab::prefetch`).
+        const AHEAD: usize = 6;
+        for r in ranges.iter().take(AHEAD) {
+            self.vocab.prefetch(&bytes[r.clone()]);
+        }
         with_piece_cache(self.cache_key, |mut cache| {
-            for r in ranges.iter() {
+            for (k, r) in ranges.iter().enumerate() {
+                if let Some(ahead) = ranges.get(k + AHEAD) {
+                    self.vocab.prefetch(&bytes[ahead.clone()]);
+                }
                 let piece = &bytes[r.clone()];
                 let before = out.len();
                 if let Some(id) = self.vocab.rank(piece) {
