@@ -434,6 +434,12 @@ fn load_head(b: &[u8]) -> u64 {
     }
 }
 
+/// The last 8 bytes of `b` (which has at least 8).
+#[inline(always)]
+fn tail8(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[b.len() - 8..].try_into().expect("8 bytes"))
+}
+
 /// A hint to load the cache line holding `x` (no effect where there is no such instruction).
 #[inline(always)]
 fn prefetch_read<T>(x: &T) {
@@ -461,11 +467,7 @@ const K1: u64 = 0xD6E8_FEB8_6659_FD93;
 #[inline(always)]
 fn hash_bytes(head: u64, b: &[u8]) -> u64 {
     let n = b.len();
-    let tail = if n > 8 {
-        u64::from_le_bytes(b[n - 8..].try_into().expect("8 bytes"))
-    } else {
-        0
-    };
+    let tail = if n > 8 { tail8(b) } else { 0 };
     fold_mul(head ^ K1.wrapping_mul(n as u64), K0 ^ tail)
 }
 
@@ -532,7 +534,15 @@ impl TokenMap {
                     return Some(s.rank);
                 }
                 let start = offsets[s.rank as usize] as usize;
-                if bytes[start + 8..start + b.len()] == b[8..] {
+                let t = &bytes[start..start + b.len()];
+                let same = if b.len() <= 16 {
+                    // The first 8 bytes matched; the last 8 (overlapping them) cover the rest,
+                    // in one load instead of a call to memcmp.
+                    tail8(t) == tail8(b)
+                } else {
+                    t[8..] == b[8..]
+                };
+                if same {
                     return Some(s.rank);
                 }
             }
