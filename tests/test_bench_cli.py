@@ -66,6 +66,8 @@ def test_json(text_file, capsys):
             "--repeat",
             "1",
             "--json",
+            "--clock",
+            "cpu",
             "--only",
             "tiktoken",
             "tokforge",
@@ -75,6 +77,7 @@ def test_json(text_file, capsys):
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     assert data["tokenizer"] == "cl100k_base"
+    assert data["clock"] == "cpu"
     assert data["reference"] == "tiktoken"
     assert data["ids_identical"] is True
     assert "tokie" in data["skipped"] or "tokie" in data["ids"]
