@@ -345,8 +345,8 @@ def main() -> int:
         "--clock",
         choices=sorted(bench_cli.CLOCKS),
         default="wall",
-        help="single-thread runs timed by wall time or by process CPU time (steadier on a "
-        "shared machine); batch runs always by wall time",
+        help="single-thread runs timed by wall time or by the calling thread's CPU time "
+        "(steadier on a shared machine); batch runs always by wall time",
     )
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
