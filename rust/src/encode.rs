@@ -13,40 +13,41 @@
 //! byte-pair table, then the `(id, id) -> id` pair map behind a Bloom filter, the vector loop
 //! with tagged keys up to 256 bytes, and exactly stitched 64-byte chunks above.
 //!
-//! Measured with a small timing program over the library (thread CPU time, best of 3, one core
-//! of a 2-core AMD EPYC shared with other builds: figures move by about 10%): each 4 KB
-//! document of a shared corpus encoded once by a new encoder (cold: empty piece cache, as issue
-//! 6 measures) and then again (warm); and one call on each 1 MB worst case. MB/s of input;
-//! before = the first version (`FxHashMap<Vec<u8>, Rank>`, merges on byte slices, heap above
-//! 128 parts), after = this one. `cargo bench --bench encode` (groups `cold/`, `corpus/`,
-//! `long/`) measures the same paths with criterion, in wall time.
+//! Measured with a timing loop over the library, the same loops as the criterion groups
+//! `cold/`, `corpus/` and `long/` of `cargo bench --bench encode` but timed by the thread's CPU
+//! time, which is steadier on a 2-core AMD EPYC shared with other builds (best of 3; figures
+//! still move by about 10%): each 4 KB document of a shared corpus encoded once by a new
+//! encoder (cold: empty piece cache, as issue 6 measures) and then again (warm); and one call
+//! on each 1 MB worst case. MB/s of input; before = the first version (`FxHashMap<Vec<u8>,
+//! Rank>`, merges on byte slices, heap above 128 parts), after = this one, both built the same
+//! way. `cargo bench --bench encode -- cold/cl100k` reproduces a column in wall time.
 //!
 //! | cl100k_base     | cold before | cold after | warm before | warm after |
 //! |-----------------|------------:|-----------:|------------:|-----------:|
-//! | en_docs         |        59.4 |      104.7 |        63.5 |      138.1 |
-//! | code_py         |        76.3 |      118.9 |        72.6 |      153.6 |
-//! | man_de          |        30.7 |       81.5 |        30.5 |      116.6 |
-//! | man_ja          |        20.4 |       36.3 |        20.4 |      141.6 |
-//! | man_ru          |        25.4 |       81.6 |        25.6 |      143.2 |
-//! | man_zh_CN       |        23.1 |       44.6 |        23.2 |      139.2 |
+//! | en_docs         |        59.4 |      109.1 |        63.5 |      143.0 |
+//! | code_py         |        76.3 |      130.7 |        72.6 |      159.3 |
+//! | man_de          |        30.7 |       83.2 |        30.5 |      122.5 |
+//! | man_ja          |        20.4 |       39.2 |        20.4 |      160.6 |
+//! | man_ru          |        25.4 |       83.7 |        25.6 |      151.7 |
+//! | man_zh_CN       |        23.1 |       47.0 |        23.2 |      143.2 |
 //!
 //! | o200k_base      | cold before | cold after | warm before | warm after |
 //! |-----------------|------------:|-----------:|------------:|-----------:|
-//! | en_docs         |        63.7 |       99.3 |        64.8 |      129.8 |
-//! | code_py         |        73.6 |      118.4 |        74.1 |      139.6 |
-//! | man_de          |        30.1 |       79.2 |        30.7 |      115.5 |
-//! | man_ja          |        17.7 |       34.6 |        17.8 |      145.5 |
-//! | man_ru          |        28.1 |       81.0 |        28.7 |      148.3 |
-//! | man_zh_CN       |        22.5 |       39.5 |        22.2 |      123.1 |
+//! | en_docs         |        63.7 |      101.7 |        64.8 |      137.1 |
+//! | code_py         |        73.6 |      121.0 |        74.1 |      149.0 |
+//! | man_de          |        30.1 |       85.4 |        30.7 |      119.0 |
+//! | man_ja          |        17.7 |       36.6 |        17.8 |      153.0 |
+//! | man_ru          |        28.1 |       83.3 |        28.7 |      148.9 |
+//! | man_zh_CN       |        22.5 |       42.7 |        22.2 |      129.5 |
 //!
 //! | 1 MB, one call (cl100k / o200k) | before      | after        |
 //! |---------------------------------|------------:|-------------:|
-//! | one million `a`                 |   6.6 / 7.2 | 411 / 405    |
-//! | one million random letters      |   4.0 / 3.9 | 27.8 / 23.3  |
-//! | one million digits              | 201 / 190   | 266 / 245    |
-//! | 1 MB of CJK, no punctuation     |  13.6 / 9.3 | 34.5 / 31.3  |
-//! | 1 MB of random whitespace       |   7.1 / 6.8 | 31.7 / 29.6  |
-//! | `x` + 1 MB of spaces + `y`      |   4.9 / 5.3 | 380 / 369    |
+//! | one million `a`                 |   6.6 / 7.2 | 410 / 433    |
+//! | one million random letters      |   4.0 / 3.9 | 27.1 / 24.6  |
+//! | one million digits              | 201 / 190   | 256 / 247    |
+//! | 1 MB of CJK, no punctuation     |  13.6 / 9.3 | 35.0 / 34.2  |
+//! | 1 MB of random whitespace       |   7.1 / 6.8 | 31.7 / 30.4  |
+//! | `x` + 1 MB of spaces + `y`      |   4.9 / 5.3 | 375 / 378    |
 //!
 //! In the order they were done, each measured on its own (details in the commit messages and
 //! next to each piece of code):
@@ -65,6 +66,8 @@
 //!    one call, no longer start cold (2 threads, flat output, man_ja 63 -> 189 MB/s).
 //! 7. A compact pair map (12-byte slots, 80% full) behind a blocked Bloom filter: cold o200k
 //!    man_ja 29.8 -> 34.5, man_de 77 -> 84.
+//! 8. 64- and 128-entry classes for the short merge loop: cold man_ja 36.8 -> 40, man_zh_CN
+//!    44.6 -> 46.5.
 //!
 //! Where the time goes now (cold, `perf record`): on English and code, about a quarter in the
 //! split (`scan`), a third in the per-piece loop (mostly waiting for token map and piece cache
