@@ -69,6 +69,11 @@
 //! 8. 64- and 128-entry classes for the short merge loop: cold man_ja 36.8 -> 40, man_zh_CN
 //!    44.6 -> 46.5.
 //!
+//! Tried and dropped: merging Japanese and Chinese pieces that miss the cache in chunks of a few
+//! characters through the cache, stitched exactly (chunks repeat across pieces far more than
+//! whole pieces do). The seam checks cost more than the hits saved: cold man_ja 40 -> 25 with
+//! 12-byte chunks above 24 bytes, 40 -> 33 with 30-byte chunks above 60.
+//!
 //! Where the time goes now (cold, `perf record`): on English and code, about a quarter in the
 //! split (`scan`), a third in the per-piece loop (mostly waiting for token map and piece cache
 //! slots), a fifth in merges; on Japanese and Chinese, half in merges, mostly waiting for the
