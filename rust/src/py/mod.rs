@@ -317,6 +317,23 @@ impl PyCore {
         }
     }
 
+    /// Encodes `texts` on Rust threads with the GIL released: the step both batch outputs share.
+    fn batch(
+        &self,
+        py: Python<'_>,
+        texts: &[String],
+        allowed: &[String],
+        disallowed: &[String],
+        num_threads: usize,
+    ) -> PyResult<Vec<Vec<Rank>>> {
+        let policy = self.policy(allowed, disallowed);
+        py.detach(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            self.enc.encode_batch(&refs, &policy, num_threads)
+        })
+        .or_py()
+    }
+
     fn policy(&self, allowed: &[String], disallowed: &[String]) -> SpecialPolicy {
         self.enc.policy(
             |s| allowed.iter().any(|a| a == s),
@@ -610,13 +627,7 @@ impl PyCore {
         disallowed: Vec<String>,
         num_threads: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        let policy = self.policy(&allowed, &disallowed);
-        let docs = py
-            .detach(|| {
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                self.enc.encode_batch(&refs, &policy, num_threads)
-            })
-            .or_py()?;
+        let docs = self.batch(py, &texts, &allowed, &disallowed, num_threads)?;
         let lists = docs
             .iter()
             .map(|ids| self.ints.list(py, ids))
@@ -633,13 +644,7 @@ impl PyCore {
         disallowed: Vec<String>,
         num_threads: usize,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let policy = self.policy(&allowed, &disallowed);
-        let docs = py
-            .detach(|| {
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                self.enc.encode_batch(&refs, &policy, num_threads)
-            })
-            .or_py()?;
+        let docs = self.batch(py, &texts, &allowed, &disallowed, num_threads)?;
         let total: usize = docs.iter().map(Vec::len).sum();
         let ids = PyBytes::new_with(py, total * 4, |buf| {
             let mut chunks = buf.chunks_exact_mut(4);
