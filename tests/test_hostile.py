@@ -525,3 +525,19 @@ def test_pickle_of_garbage_is_a_clear_error() -> None:
             _unpickle(data, None)
     tok = byte_tokenizer(r"\w+|\W")
     assert pickle.loads(pickle.dumps(tok)).encode("a b") == tok.encode("a b")
+
+
+def test_single_token_lookups_refuse_ints_and_quote_little() -> None:
+    """Found by test_api_fuzz with a random seed: ``encode_single_token(2**32)`` became
+    ``bytes(2**32)`` (4 GB of zeros) and the miss message quoted all of it; the run was killed
+    for memory. An int is now a TypeError, and a long miss quotes at most 64 bytes."""
+    tok = byte_tokenizer("cl100k")
+    with pytest.raises(TypeError, match="expected str or bytes, not int"):
+        tok.encode_single_token(2**32)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        tok._encode_single_piece(2**32)  # type: ignore[arg-type]
+    with pytest.raises(UnknownTokenError) as err:
+        tok.encode_single_token(b"\0" * 10_000_000)
+    message = str(err.value)
+    assert "(10000000 bytes)" in message
+    assert len(message) < 200

@@ -457,14 +457,10 @@ class Tokenizer:
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
         """The id of one token given as text or bytes (special tokens included); raises
         :class:`~tokforge.errors.UnknownTokenError` (a ``KeyError``) otherwise."""
-        if isinstance(text_or_bytes, str):
-            text_or_bytes = text_or_bytes.encode("utf-8", "surrogatepass")
-        return self._core.encode_single_token(bytes(text_or_bytes))
+        return self._core.encode_single_token(_as_bytes(text_or_bytes, "surrogatepass"))
 
     def _encode_single_piece(self, text_or_bytes: str | bytes) -> list[int]:
-        if isinstance(text_or_bytes, str):
-            text_or_bytes = text_or_bytes.encode("utf-8")
-        return self._core.encode_single_piece(bytes(text_or_bytes))
+        return self._core.encode_single_piece(_as_bytes(text_or_bytes, "strict"))
 
     def _encode_only_native_bpe(self, text: str) -> list[int]:
         out: list[int] = []
@@ -721,6 +717,17 @@ def _read_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as e:
         raise TokforgeIOError(f"{path}: {e.strerror or e}") from e
+
+
+def _as_bytes(value: Any, errors: str) -> bytes:
+    """``value`` as bytes: str is UTF-8 encoded, bytes-like objects are copied. An int is a
+    TypeError, not ``bytes(n)``: that would allocate n zero bytes (a fuzzed 2**32 once took the
+    test run out of memory)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", errors)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"expected str or bytes, not {type(value).__name__}")
 
 
 def _as_id(token: Any) -> int:

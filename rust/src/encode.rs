@@ -395,9 +395,7 @@ impl Encoder {
                 return Ok(id);
             }
         }
-        Err(TokforgeError::NotAToken(
-            String::from_utf8_lossy(bytes).into_owned(),
-        ))
+        Err(TokforgeError::not_a_token(bytes))
     }
 
     /// Concatenated bytes of `ids` (special tokens decode to their text).
@@ -552,7 +550,7 @@ impl Encoder {
                             .flatten()
                     })
                     .ok_or_else(|| {
-                        TokforgeError::NotAToken(String::from_utf8_lossy(p).into_owned())
+                        TokforgeError::not_a_token(p)
                     })
             })
             .collect()

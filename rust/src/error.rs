@@ -74,4 +74,18 @@ impl TokforgeError {
             source,
         }
     }
+
+    /// [`TokforgeError::NotAToken`] for `bytes`, quoting at most 64 of them: the message of a
+    /// 4 GB argument must not be a 16 GB string (found by tests/test_api_fuzz.py).
+    pub fn not_a_token(bytes: &[u8]) -> Self {
+        const SHOWN: usize = 64;
+        if bytes.len() <= SHOWN {
+            return TokforgeError::NotAToken(String::from_utf8_lossy(bytes).into_owned());
+        }
+        TokforgeError::NotAToken(format!(
+            "{}... ({} bytes)",
+            String::from_utf8_lossy(&bytes[..SHOWN]),
+            bytes.len()
+        ))
+    }
 }
