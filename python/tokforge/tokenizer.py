@@ -206,26 +206,49 @@ class Tokenizer:
         pretokenizer: PretokenizerLike | None = None,
         special_tokens: dict[str, int] | None = None,
     ) -> Tokenizer:
-        """Loads a tokenizer file, recognising the format by its content: tokforge JSON, or a
-        ``.tiktoken`` rank file (cl100k_base and o200k_base are recognised by their hash and get
-        their pattern and special tokens; other rank files need ``pattern`` or
-        ``pretokenizer``)."""
+        """Loads a tokenizer, recognising the format by its content: tokforge JSON, a Hugging
+        Face ``tokenizer.json``, a SentencePiece ``.model``, GPT-2's ``vocab.json`` (with
+        ``merges.txt`` beside it), or a ``.tiktoken`` rank file (cl100k_base and o200k_base are
+        recognised by their hash and get their pattern and special tokens; other rank files need
+        ``pattern`` or ``pretokenizer``). A folder is searched for ``tokenizer.json``,
+        ``tokenizer.model``, then ``vocab.json`` + ``merges.txt``."""
         from .registry import known_rank_file
 
         p = Path(path)
+        if p.is_dir():
+            for candidate in ("tokenizer.json", "tokenizer.model", "vocab.json"):
+                if (p / candidate).is_file():
+                    return cls.load(p / candidate)
+            raise VocabFileError(
+                f"{p}: a folder without tokenizer.json, tokenizer.model or vocab.json"
+            )
         data = _read_file(p)
         if not data.strip():
             raise VocabFileError(f"{p}: the file is empty: no tokens")
+        if _looks_like_sentencepiece(data):
+            return cls.from_sentencepiece(p)
         head = data[:4096].lstrip()
         if head.startswith(b"{"):
             try:
-                fmt = json.loads(data).get("format") if len(data) < (1 << 31) else None
-            except (ValueError, AttributeError):
-                fmt = None
-            if (fmt != "tokforge" and fmt is not None) or (b'"model"' in head and fmt is None):
+                doc = json.loads(data) if len(data) < (1 << 31) else None
+            except ValueError as e:
+                raise VocabFileError(f"{p}: not valid JSON: {e}") from None
+            if not isinstance(doc, dict):
+                raise VocabFileError(f"{p}: a JSON file that is not a tokenizer")
+            fmt = doc.get("format")
+            if fmt is None and "model" in doc:
+                return cls._from_hf_bytes(data, path=str(p), name=_hf_name(p))
+            if fmt is None and doc and all(isinstance(v, int) for v in doc.values()):
+                merges = p.with_name("merges.txt")
+                if not merges.is_file():
+                    raise VocabFileError(
+                        f"{p}: a GPT-2 vocab.json needs merges.txt beside it ({merges} is missing)"
+                    )
+                return cls.from_gpt2(p, merges)
+            if fmt != "tokforge":
                 raise VocabFileError(
-                    f"{p}: a JSON file that is not a tokforge tokenizer "
-                    "(HF tokenizer.json files are not supported yet)"
+                    f"{p}: a JSON file that is neither a tokforge tokenizer, a Hugging Face "
+                    "tokenizer.json nor a GPT-2 vocab.json"
                 )
             func = pretokenizer if callable(pretokenizer) else None
             core = _core.CoreBPE.from_json_bytes(data, path=str(p), callable=func)
@@ -250,12 +273,96 @@ class Tokenizer:
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes the tokforge JSON file atomically (a temporary file renamed over ``path``)."""
+        """Writes the tokenizer atomically (a temporary file renamed over ``path``): the
+        tokforge JSON file, or for a tokenizer read from a Hugging Face ``tokenizer.json`` (or
+        converted to one), that JSON unchanged."""
         _core.CoreBPE.write_atomic(Path(path), self._core.to_json_bytes())
 
     def to_tiktoken(self, path: str | os.PathLike[str]) -> None:
-        """Writes the ordinary tokens as a ``.tiktoken`` rank file that tiktoken loads."""
+        """Writes the ordinary tokens as a ``.tiktoken`` rank file that tiktoken loads.
+
+        Refused for tokenizers read from ``tokenizer.json``, SentencePiece or GPT-2 files:
+        their merges follow a merge list, which a rank file cannot express exactly."""
+        if self._core.hf_json is not None:
+            raise TokforgeError(
+                "a tokenizer read from tokenizer.json / SentencePiece / GPT-2 files merges by its "
+                "merge list; a .tiktoken rank file cannot reproduce it (use to_hf)"
+            )
         _core.CoreBPE.write_atomic(Path(path), self._core.to_tiktoken_bytes())
+
+    # ----------------------------------------------------------------- interop
+
+    @classmethod
+    def from_hf(cls, path: str | os.PathLike[str], *, name: str | None = None) -> Tokenizer:
+        """Reads a Hugging Face ``tokenizer.json`` with a BPE model (a file, or a folder
+        holding one): the byte-level family (GPT-2, Llama 3, Qwen) and the SentencePiece family
+        (Llama 2, Mistral: ``▁``, byte fallback). Added tokens become special tokens, so
+        ``encode(text, allowed_special="all")`` equals ``tokenizers``'
+        ``encode(text, add_special_tokens=False).ids``. Unsupported components (BPE dropout,
+        WordPiece, an unknown normalizer, ...) raise :class:`~tokforge.errors.VocabFileError`
+        naming them."""
+        p = Path(path)
+        if p.is_dir():
+            p = p / "tokenizer.json"
+        return cls._from_hf_bytes(_read_file(p), path=str(p), name=name or _hf_name(p))
+
+    @classmethod
+    def from_hf_dict(cls, doc: Mapping[str, Any], *, name: str = "") -> Tokenizer:
+        """:meth:`from_hf` for a ``tokenizer.json`` already parsed into a dict."""
+        if not isinstance(doc, Mapping):
+            raise TypeError(f"expected a tokenizer.json dict, not {type(doc).__name__}")
+        data = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        return cls._from_hf_bytes(data, path="<dict>", name=name)
+
+    @classmethod
+    def _from_hf_bytes(cls, data: bytes, *, path: str, name: str) -> Tokenizer:
+        return cls._from_core(_core.CoreBPE.from_hf_json(data, path, name))
+
+    @classmethod
+    def from_sentencepiece(cls, path: str | os.PathLike[str]) -> Tokenizer:
+        """Reads a SentencePiece ``.model`` file of type BPE (the protobuf is parsed here; the
+        ``sentencepiece`` package is not needed). ids equal ``sentencepiece``'s ``encode``,
+        byte fallback included."""
+        from .interop import sentencepiece
+
+        p = Path(path)
+        model = sentencepiece.read_model(p)
+        return cls.from_hf_dict(sentencepiece.to_hf_dict(model), name=p.stem)
+
+    @classmethod
+    def from_gpt2(
+        cls, vocab_json: str | os.PathLike[str], merges_txt: str | os.PathLike[str]
+    ) -> Tokenizer:
+        """Reads GPT-2's legacy ``vocab.json`` + ``merges.txt`` pair (byte-level BPE)."""
+        from .interop import gpt2
+
+        doc = gpt2.read_gpt2(Path(vocab_json), Path(merges_txt))
+        return cls.from_hf_dict(doc, name=Path(vocab_json).parent.name)
+
+    def to_hf_dict(self) -> dict[str, Any]:
+        """This tokenizer as a Hugging Face ``tokenizer.json`` dict that ``tokenizers`` and
+        ``transformers`` load with identical ids."""
+        hf = self._core.hf_json
+        if hf is not None:
+            doc: dict[str, Any] = json.loads(hf)
+            return doc
+        from .interop import hf_export
+
+        return hf_export.to_hf_dict(self)
+
+    def to_hf(self, path: str | os.PathLike[str]) -> None:
+        """Writes :meth:`to_hf_dict` as ``tokenizer.json`` atomically (a folder gets a
+        ``tokenizer.json`` inside it)."""
+        p = Path(path)
+        if p.is_dir():
+            p = p / "tokenizer.json"
+        hf = self._core.hf_json
+        data = (
+            hf
+            if hf is not None
+            else json.dumps(self.to_hf_dict(), ensure_ascii=False, indent=1).encode("utf-8")
+        )
+        _core.CoreBPE.write_atomic(p, data)
 
     def to_json_bytes(self) -> bytes:
         """The tokforge JSON file content."""
@@ -273,6 +380,9 @@ class Tokenizer:
     # ----------------------------------------------------------------- pickling, repr
 
     def __reduce__(self) -> tuple[Any, ...]:
+        hf = self._core.hf_json
+        if hf is not None:
+            return (_unpickle_hf, (hf, self.name))
         return (_unpickle, (self._core.to_json_bytes(), self._callable))
 
     def __repr__(self) -> str:
@@ -702,6 +812,10 @@ def _unpickle(data: bytes, func: Callable[[str], list[str]] | None) -> Tokenizer
     return Tokenizer.from_json_bytes(data, pretokenizer=func)
 
 
+def _unpickle_hf(data: bytes, name: str) -> Tokenizer:
+    return Tokenizer._from_hf_bytes(data, path="<pickle>", name=name)
+
+
 def _special_dict(special_tokens: Any) -> dict[str, int]:
     if special_tokens is None:
         return {}
@@ -717,6 +831,22 @@ def _read_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as e:
         raise TokforgeIOError(f"{path}: {e.strerror or e}") from e
+
+
+def _looks_like_sentencepiece(data: bytes) -> bool:
+    """Whether ``data`` starts like a SentencePiece ModelProto: field 1 (a piece, a
+    length-delimited message) whose own first field is 1 (the piece text)."""
+    if len(data) < 4 or data[0] != 0x0A:
+        return False
+    i = 1
+    while i < min(len(data), 6) and data[i] & 0x80:
+        i += 1
+    return i + 1 < len(data) and data[i + 1] == 0x0A
+
+
+def _hf_name(p: Path) -> str:
+    """A name for a tokenizer read from ``p``: its folder's name for ``tokenizer.json``."""
+    return p.parent.name if p.name == "tokenizer.json" and p.parent.name else p.stem
 
 
 def _as_bytes(value: Any, errors: str) -> bytes:

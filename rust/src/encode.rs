@@ -90,6 +90,7 @@ use rustc_hash::FxHashSet;
 
 use crate::bpe;
 use crate::error::{Result, TokforgeError};
+use crate::hf::HfPipeline;
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
 use crate::vocab::{Rank, TokenKind, Vocab};
 
@@ -120,6 +121,9 @@ pub struct Encoder {
     sorted_tokens: OnceLock<Vec<Vec<u8>>>,
     /// Piece caches not in use right now (see [`PieceCache`]).
     caches: CachePool,
+    /// A Hugging Face `tokenizer.json` pipeline, which then encodes every stretch between
+    /// special tokens instead of the pretokenizer and the rank rule (see [`crate::hf`]).
+    hf: Option<Box<HfPipeline>>,
 }
 
 impl Encoder {
@@ -147,7 +151,39 @@ impl Encoder {
             special_matcher,
             sorted_tokens: OnceLock::new(),
             caches: CachePool::default(),
+            hf: None,
         })
+    }
+
+    /// An encoder for a Hugging Face `tokenizer.json` document (BPE models; see [`crate::hf`]).
+    /// Added tokens become special tokens; `path` names the file in errors.
+    pub fn from_hf_json(data: &[u8], path: &str) -> Result<Self> {
+        let parsed = crate::hf::parse(data, path)?;
+        let vocab = Vocab::new(parsed.ordinary, parsed.specials, parsed.fallback).map_err(|e| {
+            TokforgeError::BadVocabFile {
+                path: path.to_string(),
+                line: 0,
+                reason: e.to_string(),
+            }
+        })?;
+        let mut enc = Encoder::new(vocab, Box::new(crate::pretokenize::NoPretokenizer))?;
+        enc.hf = Some(Box::new(parsed.pipeline));
+        Ok(enc)
+    }
+
+    /// The Hugging Face pipeline, for an encoder made by [`Encoder::from_hf_json`].
+    pub fn hf(&self) -> Option<&HfPipeline> {
+        self.hf.as_deref()
+    }
+
+    fn not_for_hf(&self, what: &str) -> Result<()> {
+        match self.hf {
+            Some(_) => Err(TokforgeError::InvalidArgument(format!(
+                "{what} is not available for a tokenizer read from tokenizer.json (its merges \
+                 follow the merge list, not token ranks)"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The vocabulary.
@@ -204,7 +240,7 @@ impl Encoder {
     /// ```
     pub fn encode_ordinary(&self, text: &str) -> Result<Vec<Rank>> {
         let mut out = Vec::with_capacity(text.len() / 4 + 1);
-        with_ranges(|ranges| self.encode_stretch(text, ranges, &mut out))?;
+        with_ranges(|ranges| self.encode_stretch(text, true, ranges, &mut out))?;
         Ok(out)
     }
 
@@ -220,7 +256,7 @@ impl Encoder {
         let matcher = match (&self.special_matcher, policy.any()) {
             (Some(m), true) => m,
             _ => {
-                let last = with_ranges(|ranges| self.encode_stretch(text, ranges, &mut out))?;
+                let last = with_ranges(|ranges| self.encode_stretch(text, true, ranges, &mut out))?;
                 return Ok((out, last));
             }
         };
@@ -249,7 +285,7 @@ impl Encoder {
                 }
             };
             let end = next.map_or(text.len(), |(s, _, _)| s);
-            let n = self.encode_stretch(&text[pos..end], &mut ranges, &mut out)?;
+            let n = self.encode_stretch(&text[pos..end], pos == 0, &mut ranges, &mut out)?;
             if pos < end {
                 last = n;
             }
@@ -270,9 +306,15 @@ impl Encoder {
     fn encode_stretch(
         &self,
         text: &str,
+        at_origin: bool,
         ranges: &mut Vec<Range<usize>>,
         out: &mut Vec<Rank>,
     ) -> Result<usize> {
+        if let Some(hf) = &self.hf {
+            let before = out.len();
+            hf.encode_stretch(text, at_origin, out)?;
+            return Ok(out.len() - before);
+        }
         ranges.clear();
         self.pretok.split(text, ranges)?;
         let bytes = text.as_bytes();
@@ -330,6 +372,9 @@ impl Encoder {
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<Rank>) -> Result<()> {
         if piece.is_empty() {
             return Ok(());
+        }
+        if let Some(hf) = &self.hf {
+            return hf.model().encode_word(piece, out);
         }
         if let Some(r) = self.vocab.rank(piece) {
             out.push(r);
@@ -402,7 +447,10 @@ impl Encoder {
     pub fn decode_bytes(&self, ids: &[Rank]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(ids.len() * 4);
         self.vocab.decode_into(ids, &mut out)?;
-        Ok(out)
+        Ok(match &self.hf {
+            Some(hf) => hf.finish_decode(out),
+            None => out,
+        })
     }
 
     /// Ordinary token bytes in sorted order.
@@ -426,6 +474,7 @@ impl Encoder {
         text: &str,
         policy: &SpecialPolicy,
     ) -> Result<(Vec<Rank>, Vec<Vec<Rank>>)> {
+        self.not_for_hf("encode_with_unstable")?;
         let (mut tokens, mut last) = self.encode_with_policy(text, policy)?;
         if last == 0 {
             return Ok((tokens, Vec::new()));
@@ -510,6 +559,7 @@ impl Encoder {
     /// Parts are ids; bytes that are not tokens on their own come back as their fallback id or,
     /// failing that, make this an error.
     pub fn merge_parts_below(&self, piece: &[u8], limit: Rank) -> Result<Vec<Rank>> {
+        self.not_for_hf("merge_parts")?;
         let mut parts: Vec<&[u8]> = if self.vocab.is_byte_level() {
             piece.chunks(1).collect()
         } else {
@@ -549,9 +599,7 @@ impl Encoder {
                             .then(|| self.vocab.fallback_id(p[0]))
                             .flatten()
                     })
-                    .ok_or_else(|| {
-                        TokforgeError::not_a_token(p)
-                    })
+                    .ok_or_else(|| TokforgeError::not_a_token(p))
             })
             .collect()
     }

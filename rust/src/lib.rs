@@ -26,6 +26,7 @@ pub mod bpe;
 pub mod counts;
 pub mod encode;
 pub mod error;
+pub mod hf;
 pub mod io;
 pub mod pretokenize;
 pub mod scan;

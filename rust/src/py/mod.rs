@@ -527,12 +527,32 @@ impl PyCore {
         path: String,
         callable: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
+        if looks_like_hf_json(data) {
+            return Self::from_hf_json(py, data, path, String::new());
+        }
         let file = py.detach(|| TokenizerFile::parse(data, &path)).or_py()?;
         PyCore::from_file(file, callable)
     }
 
+    /// Reads a Hugging Face `tokenizer.json` document (BPE models).
+    #[staticmethod]
+    #[pyo3(signature = (data, path=String::from("<bytes>"), name=String::new()))]
+    fn from_hf_json(py: Python<'_>, data: &[u8], path: String, name: String) -> PyResult<Self> {
+        let enc = py.detach(|| Encoder::from_hf_json(data, &path)).or_py()?;
+        Ok(PyCore::new(enc, name, None, serde_json::Value::Null))
+    }
+
+    /// The `tokenizer.json` content, for a tokenizer read from one.
+    #[getter]
+    fn hf_json<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.enc.hf().map(|h| PyBytes::new(py, h.source()))
+    }
+
     /// The tokforge JSON file content.
     fn to_json_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        if let Some(h) = self.enc.hf() {
+            return PyBytes::new(py, h.source());
+        }
         let data = py.detach(|| self.to_file().to_json());
         PyBytes::new(py, &data)
     }
@@ -828,6 +848,9 @@ impl PyCore {
     /// `"regex"`, `"whitespace"`, `"none"` or `"callable"`, and the preset name if any.
     #[getter]
     fn pretokenizer_kind(&self) -> (&'static str, Option<String>) {
+        if self.enc.hf().is_some() {
+            return ("hf", None);
+        }
         match self.enc.pretokenizer_spec() {
             PretokenizerSpec::Regex { preset, .. } => ("regex", preset),
             PretokenizerSpec::Whitespace => ("whitespace", None),
@@ -838,6 +861,9 @@ impl PyCore {
 
     #[getter]
     fn merges(&self) -> Option<Vec<(Rank, Rank)>> {
+        if let Some(h) = self.enc.hf() {
+            return Some(h.model().merge_list());
+        }
         self.merges.clone()
     }
 
@@ -874,6 +900,14 @@ impl PyStreamDecoder {
     fn pending<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.inner.pending())
     }
+}
+
+/// Whether `data` is a Hugging Face `tokenizer.json` rather than a tokforge JSON file: its
+/// has a `"model"` key and no `"tokforge"` string (tokforge files start with
+/// `{"format":"tokforge"`). Only the first 64 KiB are scanned.
+fn looks_like_hf_json(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(1 << 16)];
+    head.windows(7).any(|w| w == b"\"model\"") && !head.windows(10).any(|w| w == b"\"tokforge\"")
 }
 
 /// The patterns of the presets, by name.
