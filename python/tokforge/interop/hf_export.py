@@ -11,6 +11,8 @@ What makes the ids equal:
   regex engine, which reads a few constructs of tiktoken's (Rust ``fancy-regex``) syntax
   differently; see :func:`to_oniguruma`. ``ByteLevel`` (no regex, no prefix space) then maps
   the bytes of each piece to GPT-2's printable alphabet.
+* special tokens: added tokens that are also in the model's vocabulary (HF takes an added
+  token's id from there, not from ``added_tokens``).
 * the model: BPE with ``ignore_merges`` (a piece that is a whole token is that token, as in
   tiktoken) and one merge per multi-byte token, ``merge_parts(id)``: the two tokens its bytes
   end in when only merges of lower rank apply, ordered by the rank of the merged token.
@@ -306,6 +308,17 @@ def to_hf_dict(tok: Tokenizer) -> dict[str, Any]:
                 "list cannot produce it as tiktoken does"
             )
         merges.append([strings[parts[0]], strings[parts[1]]])
+    # HF ignores the ids in ``added_tokens`` for a token the model's vocabulary lacks and numbers
+    # it after the vocabulary instead (cl100k's <|endofprompt|> would become 100260, not 100276),
+    # so the special tokens go into the vocabulary too, with their ids. HF cuts them out of the
+    # text before pretokenizing, so BPE never meets them.
+    vocab = {s: rank for rank, s in strings.items()}
+    for text, id_ in tok.special_tokens.items():
+        if vocab.setdefault(text, id_) != id_:
+            raise VocabError(
+                f"the special token {text!r} is spelled like ordinary token {vocab[text]} in "
+                "HF's byte-level alphabet: one tokenizer.json vocabulary cannot hold both"
+            )
     added = [
         {
             "id": id_,
@@ -341,7 +354,7 @@ def to_hf_dict(tok: Tokenizer) -> dict[str, Any]:
             "fuse_unk": False,
             "byte_fallback": False,
             "ignore_merges": True,
-            "vocab": {s: rank for rank, s in strings.items()},
+            "vocab": dict(sorted(vocab.items(), key=lambda kv: kv[1])),
             "merges": merges,
         },
     }
