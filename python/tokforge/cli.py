@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "tokforge.inspect_cli",
     "tokforge.bench_cli",
     "tokforge.nn.cli",
+    "tokforge.interop_cli",
 )
 
 

@@ -153,7 +153,9 @@ def get_encoding(name: str, path: str | os.PathLike[str] | None = None) -> Token
 
 def resolve_tokenizer(spec: str | os.PathLike[str]) -> Tokenizer:
     """What ``--tokenizer`` accepts: an encoding name (``cl100k``, ``cl100k_base``, ``o200k``,
-    ``o200k_base``) or the path of a tokenizer file (tokforge JSON or ``.tiktoken``)."""
+    ``o200k_base``) or the path of a tokenizer file or folder in any format
+    :meth:`Tokenizer.load` recognises (tokforge JSON, ``.tiktoken``, HF ``tokenizer.json``,
+    SentencePiece ``.model``, GPT-2 ``vocab.json``)."""
     s = os.fspath(spec)
     if _ALIASES.get(s, s) in ENCODINGS and not Path(s).is_file():
         return get_encoding(s)
