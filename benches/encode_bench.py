@@ -16,8 +16,8 @@ a time on one thread:
 Libraries (each run only when installed; see ``tokforge.bench_cli.PEERS``): tiktoken (the
 reference, ``encode_ordinary``), tokforge (``encode_ordinary`` -> list, and
 ``encode_ordinary_to_numpy`` -> array), quicktok-v1, gigatoken (array output), bpe-openai; tokie
-and HF tokenizers only with ``--hf-json`` (a tokenizer.json equivalent to the encoding, which
-tokforge cannot export yet). A library that claims exact tiktoken ids and differs on any
+and HF tokenizers through a tokenizer.json: ``--hf-json``, or else tokforge's own export of the
+encoding (``Tokenizer.to_hf``). A library that claims exact tiktoken ids and differs on any
 document makes the run fail (exit 1) after printing the tables; others get their mismatch count.
 
 --batch: all documents of a corpus in one batch call with --threads threads (tiktoken's

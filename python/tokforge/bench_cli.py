@@ -161,13 +161,29 @@ def _tiktoken_encoding(target: Target) -> Any:
     )
 
 
-def _hf_json(hf_json: str | None, lib: str) -> str:
-    if not hf_json:
-        raise Unavailable(
-            f"{lib} loads HF tokenizer.json files only; pass --hf-json with an equivalent one "
-            "(tokforge cannot export cl100k/o200k as tokenizer.json yet)"
-        )
-    return hf_json
+def _hf_json(target: Target, hf_json: str | None, lib: str) -> str:
+    """The tokenizer.json ``lib`` loads: ``--hf-json`` when given, else tokforge's own export of
+    the target (``Tokenizer.to_hf``), written once into the temp folder (cold runs in child
+    processes find it there)."""
+    if hf_json:
+        return hf_json
+    import tempfile
+
+    from .errors import TokforgeError
+    from .registry import resolve_tokenizer
+
+    key = target.spec
+    if Path(target.spec).is_file():
+        st = Path(target.spec).stat()
+        key = f"{Path(target.spec).resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"tokforge-bench-{digest}.json"
+    if not path.is_file():
+        try:
+            resolve_tokenizer(target.spec).to_hf(path)
+        except TokforgeError as e:
+            raise Unavailable(f"{lib} needs a tokenizer.json; tokforge cannot export: {e}") from e
+    return str(path)
 
 
 def _load_tiktoken(target: Target, _hf: str | None) -> Callable[[str], Any]:
@@ -205,13 +221,15 @@ def _load_bpe_openai(target: Target, _hf: str | None) -> Callable[[str], Any]:
 
 def _load_tokie(target: Target, hf: str | None) -> Callable[[str], Any]:
     tokie = _import("tokie")
-    tok = tokie.Tokenizer.from_json(_hf_json(hf, "tokie"))
+    tok = tokie.Tokenizer.from_json(_hf_json(target, hf, "tokie"))
     return lambda d: tok.encode(d, add_special_tokens=False).ids
 
 
 def _load_tokenizers(target: Target, hf: str | None) -> Callable[[str], Any]:
     tokenizers = _import("tokenizers")
-    tok = tokenizers.Tokenizer.from_file(_hf_json(hf, "tokenizers"))
+    tok = tokenizers.Tokenizer.from_file(_hf_json(target, hf, "tokenizers"))
+    # Special tokens' text is text here, as in the other libraries' encode_ordinary.
+    tok.encode_special_tokens = True
     return lambda d: tok.encode(d, add_special_tokens=False).ids
 
 
