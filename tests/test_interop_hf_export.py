@@ -249,6 +249,7 @@ _text = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_text)
 def test_hypothesis_identical(text: str) -> None:
@@ -359,3 +360,12 @@ def test_token_without_merge_parts_refused() -> None:
     tok = tokforge.Tokenizer("odd", pat_str=r"\S+|\s+", mergeable_ranks=ranks)
     with pytest.raises(VocabError, match="not the merge of two"):
         to_hf_dict(tok)
+
+
+def test_module_doctests() -> None:
+    import doctest
+
+    import tokforge.interop.hf_export as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
