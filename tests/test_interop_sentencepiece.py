@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import struct
 import unicodedata
 
@@ -77,6 +78,10 @@ class Pair:
         self.sp = spm.SentencePieceProcessor(model_proto=data)
         self.hf_dict = tsp.to_hf_dict(tsp.read_model(data))
         self.hf = tokenizers.Tokenizer.from_str(json.dumps(self.hf_dict))
+        # tokforge reading the .model itself (sentencepiece's normalization rules) ...
+        self.tf = tokforge.Tokenizer.from_sentencepiece(data)
+        # ... and reading the converted tokenizer.json (tokenizers' rules).
+        self.tf_hf = tokforge.Tokenizer.from_hf_dict(self.hf_dict)
 
     def hf_ids(self, text: str) -> list[int]:
         return self.hf.encode(text, add_special_tokens=False).ids
@@ -85,6 +90,16 @@ class Pair:
         ids = self.sp.encode(text)
         assert self.hf_ids(text) == ids, (text, [self.sp.id_to_piece(i) for i in ids])
         assert self.hf.decode(ids, skip_special_tokens=False) == self.sp.decode(ids), text
+        self.check_tokforge(text)
+
+    def check_tokforge(self, text: str) -> None:
+        """tokforge equals sentencepiece (from the .model) and HF (from the tokenizer.json)."""
+        ids = self.sp.encode(text)
+        assert self.tf.encode_ordinary(text) == ids, text
+        assert self.tf.decode(ids) == self.sp.decode(ids), text
+        hf_ids = self.hf_ids(text)
+        assert self.tf_hf.encode(text, allowed_special="all") == hf_ids, text
+        assert self.tf_hf.decode(hf_ids) == self.hf.decode(hf_ids, skip_special_tokens=False)
 
 
 _PAIRS: dict[str, Pair] = {}
@@ -111,6 +126,9 @@ def test_corpus_documents_match_sentencepiece(pair, corpus):
     assert not bad, f"{len(bad)} of {len(docs)} documents differ, first {docs[bad[0]][:200]!r}"
     decoded = pair.hf.decode_batch(want, skip_special_tokens=False)
     assert decoded == pair.sp.decode(want)
+    assert pair.tf.encode_ordinary_batch(docs) == want
+    assert pair.tf_hf.encode_batch(docs, allowed_special="all") == got
+    assert pair.tf.decode_batch(want) == decoded
 
 
 @pytest.mark.parametrize("corpus", CORPORA)
@@ -121,6 +139,8 @@ def test_corpus_lines_match_sentencepiece(pair, corpus):
     got = [e.ids for e in pair.hf.encode_batch(lines, add_special_tokens=False)]
     assert got == want
     assert pair.hf.decode_batch(want, skip_special_tokens=False) == pair.sp.decode(want)
+    assert pair.tf.encode_ordinary_batch(lines) == want
+    assert pair.tf_hf.encode_batch(lines, allowed_special="all") == got
 
 
 EDGE_CASES = [
@@ -197,6 +217,43 @@ def test_hypothesis_text_matches_sentencepiece(config):
     check()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_tokforge_matches_both_on_any_text(config):
+    """No exclusions here: tokforge reading the .model follows sentencepiece's longest-rule
+    normalization (so combining sequences match sentencepiece), and reading the tokenizer.json
+    follows tokenizers' per-grapheme one (so they match HF)."""
+    if config not in _PAIRS:
+        _PAIRS[config] = Pair(model_bytes(config))
+    p = _PAIRS[config]
+    seen = sorted(set(corpus_text("man_ja")[:3000]))
+    combining = ["\uff9e", "\uff9f", "\u0301", "\u0308", "\u200d", "\u3099", "う", "ｶ", "e"]
+    alphabet = st.one_of(
+        st.sampled_from(seen),
+        st.sampled_from(combining),
+        st.characters(exclude_categories=["Cs"]),
+    )
+
+    @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(alphabet, max_size=30).map("".join))
+    def check(text):
+        # Control pieces' text: sentencepiece reads it as text, so tokforge's encode_ordinary
+        # does too; HF's added tokens match it, as tokforge's encode(allowed_special="all").
+        p.check_tokforge(text)
+
+    check()
+
+
+def test_tokforge_reading_the_model_gets_the_combining_case_right():
+    """Where HF's Precompiled and sentencepiece disagree, tokforge reading the .model agrees
+    with sentencepiece, and reading the converted tokenizer.json agrees with HF."""
+    p = Pair(model_bytes("nfkc"))
+    text = "う\uff9e"
+    assert p.tf.encode_ordinary(text) == p.sp.encode(text)
+    assert p.tf_hf.encode_ordinary(text) == p.hf_ids(text)
+    assert p.sp.encode(text) != p.hf_ids(text)
+
+
 def test_precompiled_combining_sequence_divergence():
     """Known and not fixed: HF's Precompiled normalizer looks up grapheme clusters (under 6
     bytes) or single characters, SentencePiece the longest charsmap prefix. The charsmap maps
@@ -222,22 +279,21 @@ def test_decode_renders_control_and_unk_like_sentencepiece(pair):
     assert pair.hf.decode(ids, skip_special_tokens=False) == pair.sp.decode(ids)
 
 
-def via_tokforge(d: dict) -> object:
-    return tokforge.Tokenizer.from_hf_dict(d)
-
-
-@pytest.mark.xfail(
-    not hasattr(tokforge.Tokenizer, "from_hf_dict"),
-    reason="Rust loader not landed yet",
-    strict=False,
-)
-def test_tokforge_loads_converted_model(pair):
-    tok = via_tokforge(pair.hf_dict)
-    for corpus in CORPORA:
-        for doc in documents(corpus_text(corpus))[:20]:
-            ids = pair.sp.encode(doc)
-            assert tok.encode_ordinary(doc) == ids
-            assert tok.decode(ids) == pair.sp.decode(ids)
+def test_tokforge_loads_model_files_and_round_trips(pair, tmp_path):
+    data = model_bytes_for(pair)
+    path = tmp_path / "m.model"
+    path.write_bytes(data)
+    text = "Größe über ｱｲｳ ① 漢字 \t x  y"
+    for tok in (
+        tokforge.Tokenizer.from_sentencepiece(path),
+        tokforge.Tokenizer.load(path),
+        pickle.loads(pickle.dumps(pair.tf)),
+    ):
+        assert tok.encode_ordinary(text) == pair.sp.encode(text)
+    # Saved, it is the tokenizer.json that HF reads with identical ids.
+    pair.tf.save(tmp_path / "tokenizer.json")
+    hf = tokenizers.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert hf.encode(text, add_special_tokens=False).ids == pair.sp.encode(text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -129,6 +129,8 @@ class Tokenizer:
     def _init(self, core: _core.CoreBPE, func: Callable[[str], list[str]] | None) -> None:
         self._core = core
         self._callable = func
+        # Read from a SentencePiece .model: its charsmap follows sentencepiece, not tokenizers.
+        self._sentencepiece = False
         self._special_tokens: dict[str, int] = dict(core.special_tokens)
         self._special_set = frozenset(self._special_tokens)
         self._special_values = frozenset(self._special_tokens.values())
@@ -315,19 +317,29 @@ class Tokenizer:
         return cls._from_hf_bytes(data, path="<dict>", name=name)
 
     @classmethod
-    def _from_hf_bytes(cls, data: bytes, *, path: str, name: str) -> Tokenizer:
-        return cls._from_core(_core.CoreBPE.from_hf_json(data, path, name))
+    def _from_hf_bytes(
+        cls, data: bytes, *, path: str, name: str, sentencepiece: bool = False
+    ) -> Tokenizer:
+        tok = cls._from_core(_core.CoreBPE.from_hf_json(data, path, name, sentencepiece))
+        tok._sentencepiece = sentencepiece
+        return tok
 
     @classmethod
-    def from_sentencepiece(cls, path: str | os.PathLike[str]) -> Tokenizer:
-        """Reads a SentencePiece ``.model`` file of type BPE (the protobuf is parsed here; the
-        ``sentencepiece`` package is not needed). ids equal ``sentencepiece``'s ``encode``,
-        byte fallback included."""
+    def from_sentencepiece(cls, model: str | os.PathLike[str] | bytes) -> Tokenizer:
+        """Reads a SentencePiece model of type BPE: a ``.model`` file's path, or its bytes (a
+        serialized ``ModelProto``). The protobuf is parsed here; the ``sentencepiece`` package
+        is not needed. ``encode_ordinary`` equals ``sentencepiece``'s ``encode`` (byte fallback
+        and ``nmt_nfkc`` normalization included); ``save``/``to_hf`` write the equivalent
+        ``tokenizer.json``."""
         from .interop import sentencepiece
 
-        p = Path(path)
-        model = sentencepiece.read_model(p)
-        return cls.from_hf_dict(sentencepiece.to_hf_dict(model), name=p.stem)
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            where, name = "<bytes>", "sentencepiece"
+        else:
+            where, name = os.fspath(model), Path(model).stem
+        doc = sentencepiece.to_hf_dict(sentencepiece.read_model(model))
+        raw = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        return cls._from_hf_bytes(raw, path=where, name=name, sentencepiece=True)
 
     @classmethod
     def from_gpt2(
@@ -382,7 +394,7 @@ class Tokenizer:
     def __reduce__(self) -> tuple[Any, ...]:
         hf = self._core.hf_json
         if hf is not None:
-            return (_unpickle_hf, (hf, self.name))
+            return (_unpickle_hf, (hf, self.name, self._sentencepiece))
         return (_unpickle, (self._core.to_json_bytes(), self._callable))
 
     def __repr__(self) -> str:
@@ -812,8 +824,8 @@ def _unpickle(data: bytes, func: Callable[[str], list[str]] | None) -> Tokenizer
     return Tokenizer.from_json_bytes(data, pretokenizer=func)
 
 
-def _unpickle_hf(data: bytes, name: str) -> Tokenizer:
-    return Tokenizer._from_hf_bytes(data, path="<pickle>", name=name)
+def _unpickle_hf(data: bytes, name: str, sentencepiece: bool = False) -> Tokenizer:
+    return Tokenizer._from_hf_bytes(data, path="<pickle>", name=name, sentencepiece=sentencepiece)
 
 
 def _special_dict(special_tokens: Any) -> dict[str, int]:

@@ -156,9 +156,10 @@ impl Encoder {
     }
 
     /// An encoder for a Hugging Face `tokenizer.json` document (BPE models; see [`crate::hf`]).
-    /// Added tokens become special tokens; `path` names the file in errors.
-    pub fn from_hf_json(data: &[u8], path: &str) -> Result<Self> {
-        let parsed = crate::hf::parse(data, path)?;
+    /// Added tokens become special tokens; `path` names the file in errors; `sentencepiece`
+    /// makes a `Precompiled` normalizer follow `sentencepiece` rather than `tokenizers`.
+    pub fn from_hf_json(data: &[u8], path: &str, sentencepiece: bool) -> Result<Self> {
+        let parsed = crate::hf::parse(data, path, sentencepiece)?;
         let vocab = Vocab::new(parsed.ordinary, parsed.specials, parsed.fallback).map_err(|e| {
             TokforgeError::BadVocabFile {
                 path: path.to_string(),
@@ -445,12 +446,12 @@ impl Encoder {
 
     /// Concatenated bytes of `ids` (special tokens decode to their text).
     pub fn decode_bytes(&self, ids: &[Rank]) -> Result<Vec<u8>> {
+        if let Some(hf) = &self.hf {
+            return hf.decode(&self.vocab, ids);
+        }
         let mut out = Vec::with_capacity(ids.len() * 4);
         self.vocab.decode_into(ids, &mut out)?;
-        Ok(match &self.hf {
-            Some(hf) => hf.finish_decode(out),
-            None => out,
-        })
+        Ok(out)
     }
 
     /// Ordinary token bytes in sorted order.

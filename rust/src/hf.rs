@@ -110,6 +110,129 @@ pub enum Normalizer {
         regex: RegexPretokenizer,
         content: String,
     },
+    /// A SentencePiece `precompiled_charsmap` (e.g. `nmt_nfkc`). `tokenizers` applies it per
+    /// grapheme cluster (see [`Charsmap::normalize_like_hf`]); `sentencepiece` itself takes the
+    /// longest rule at each position ([`Charsmap::normalize_like_sentencepiece`]). tokforge
+    /// follows `tokenizers` for tokenizer.json files and `sentencepiece` for `.model` files.
+    Precompiled {
+        map: Charsmap,
+        longest: bool,
+    },
+}
+
+/// SentencePiece's precompiled normalization rules: a darts-clone double-array trie over the
+/// source strings whose values are offsets of NUL-terminated replacements in a string blob.
+/// Layout: `u32` (LE) trie size in bytes, the trie's `u32` units, then the blob.
+#[derive(Debug)]
+pub struct Charsmap {
+    units: Vec<u32>,
+    blob: Vec<u8>,
+}
+
+impl Charsmap {
+    /// Parses the binary charsmap; an empty one is `None` (no rules).
+    pub fn parse(data: &[u8]) -> std::result::Result<Option<Self>, String> {
+        if data.is_empty() {
+            return Ok(None);
+        }
+        if data.len() < 4 {
+            return Err("precompiled_charsmap shorter than its 4-byte header".into());
+        }
+        let size = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        if size % 4 != 0 || size == 0 || 4 + size > data.len() {
+            return Err(format!(
+                "precompiled_charsmap: trie size {size} does not fit the {} bytes",
+                data.len()
+            ));
+        }
+        let units = data[4..4 + size]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok(Some(Charsmap {
+            units,
+            blob: data[4 + size..].to_vec(),
+        }))
+    }
+
+    /// Values of every key that is a prefix of `key`, shortest first (darts-clone's
+    /// `commonPrefixSearch`). Out-of-range units end the search (a corrupt map cannot panic).
+    fn prefixes(&self, key: &[u8]) -> Vec<(usize, usize)> {
+        let unit = |i: usize| self.units.get(i).copied();
+        let offset = |u: u32| ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize;
+        let mut out = Vec::new();
+        let Some(first) = unit(0) else { return out };
+        let mut pos = offset(first);
+        for (k, &c) in key.iter().enumerate() {
+            if c == 0 {
+                break;
+            }
+            pos ^= c as usize;
+            let Some(u) = unit(pos) else { return out };
+            if u & ((1 << 31) | 0xFF) != c as u32 {
+                return out;
+            }
+            pos ^= offset(u);
+            if (u >> 8) & 1 == 1 {
+                let Some(leaf) = unit(pos) else { return out };
+                out.push((k + 1, (leaf & ((1 << 31) - 1)) as usize));
+            }
+        }
+        out
+    }
+
+    /// The replacement stored at `value` (up to its NUL).
+    fn replacement(&self, value: usize) -> &[u8] {
+        let tail = self.blob.get(value..).unwrap_or(&[]);
+        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        &tail[..end]
+    }
+
+    /// `tokenizers`' `Precompiled`: each grapheme cluster shorter than 6 bytes with a rule for
+    /// a prefix of it is replaced whole by the shortest such rule's replacement; otherwise each
+    /// character is replaced by its own rule, if any.
+    pub fn normalize_like_hf(&self, s: &str) -> String {
+        use unicode_segmentation::UnicodeSegmentation;
+        let mut out: Vec<u8> = Vec::with_capacity(s.len());
+        for g in s.graphemes(true) {
+            if g.len() < 6 {
+                if let Some(&(_, v)) = self.prefixes(g.as_bytes()).first() {
+                    out.extend_from_slice(self.replacement(v));
+                    continue;
+                }
+            }
+            for (i, c) in g.char_indices() {
+                let part = &g.as_bytes()[i..i + c.len_utf8()];
+                match self.prefixes(part).first() {
+                    Some(&(_, v)) => out.extend_from_slice(self.replacement(v)),
+                    None => out.extend_from_slice(part),
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// `sentencepiece`'s normalizer: at each position the longest rule applies; without one,
+    /// one character is copied.
+    pub fn normalize_like_sentencepiece(&self, s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out: Vec<u8> = Vec::with_capacity(s.len());
+        let mut i = 0;
+        while i < b.len() {
+            match self.prefixes(&b[i..]).last() {
+                Some(&(len, v)) => {
+                    out.extend_from_slice(self.replacement(v));
+                    i += len;
+                }
+                None => {
+                    let w = crate::encode::utf8_width(b[i]).min(b.len() - i);
+                    out.extend_from_slice(&b[i..i + w]);
+                    i += w;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
 }
 
 impl Normalizer {
@@ -140,6 +263,13 @@ impl Normalizer {
                     s
                 } else {
                     s.replace(pattern.as_str(), content)
+                }
+            }
+            Normalizer::Precompiled { map, longest } => {
+                if *longest {
+                    map.normalize_like_sentencepiece(&s)
+                } else {
+                    map.normalize_like_hf(&s)
                 }
             }
             Normalizer::ReplaceRegex { regex, content } => {
@@ -642,6 +772,9 @@ pub struct HfPipeline {
     model: MergeModel,
     /// Characters `content` stripped from the start / end of decoded text (at most start/stop).
     strip: Option<(char, usize, usize)>,
+    /// Added tokens whose text the decoder changes (`tokenizers` decodes them through the
+    /// decoder chain too: SentencePiece's `<unk>` becomes ` ⁇ `, `<s>` nothing).
+    special_decoded: FxHashMap<Rank, Vec<u8>>,
     /// The file this was loaded from, kept to save and pickle it unchanged.
     source: Vec<u8>,
 }
@@ -678,6 +811,22 @@ impl HfPipeline {
     /// The `tokenizer.json` content this pipeline was read from.
     pub fn source(&self) -> &[u8] {
         &self.source
+    }
+
+    /// The decoded bytes of `ids`, as the decoder chain makes them.
+    pub fn decode(&self, vocab: &crate::Vocab, ids: &[Rank]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        if self.special_decoded.is_empty() {
+            vocab.decode_into(ids, &mut out)?;
+        } else {
+            for &id in ids {
+                match self.special_decoded.get(&id) {
+                    Some(b) => out.extend_from_slice(b),
+                    None => vocab.decode_into(&[id], &mut out)?,
+                }
+            }
+        }
+        Ok(self.finish_decode(out))
     }
 
     /// Decoded bytes after the decoder's final strip.
@@ -778,7 +927,7 @@ fn regex_or_string(v: &Value, path: &str, what: &str) -> Result<Matcher> {
     ))
 }
 
-fn parse_normalizer(v: &Value, path: &str) -> Result<Vec<Normalizer>> {
+fn parse_normalizer(v: &Value, path: &str, sentencepiece: bool) -> Result<Vec<Normalizer>> {
     let mut out = Vec::new();
     for step in flatten(v, "normalizers", path, "normalizer")? {
         let t = kind(step, path, "normalizer")?;
@@ -788,6 +937,22 @@ fn parse_normalizer(v: &Value, path: &str) -> Result<Vec<Normalizer>> {
             "NFKC" => Normalizer::Nfkc,
             "NFKD" => Normalizer::Nfkd,
             "Lowercase" => Normalizer::Lowercase,
+            "Precompiled" => {
+                use base64::Engine;
+                let b64 = field(step, "precompiled_charsmap")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| bad(path, format!("Precompiled: charsmap is not base64: {e}")))?;
+                match Charsmap::parse(&raw).map_err(|e| bad(path, e))? {
+                    Some(map) => Normalizer::Precompiled {
+                        map,
+                        longest: sentencepiece,
+                    },
+                    None => continue,
+                }
+            }
             "Strip" => Normalizer::Strip {
                 left: flag(step, "strip_left", true, path, "Strip")?,
                 right: flag(step, "strip_right", true, path, "Strip")?,
@@ -806,7 +971,7 @@ fn parse_normalizer(v: &Value, path: &str) -> Result<Vec<Normalizer>> {
                     path,
                     format!(
                         "normalizer {other:?} is not supported (supported: Sequence, NFC, NFD, \
-                         NFKC, NFKD, Lowercase, Strip, Prepend, Replace)"
+                         NFKC, NFKD, Lowercase, Strip, Prepend, Replace, Precompiled)"
                     ),
                 ))
             }
@@ -1072,8 +1237,10 @@ fn replace_bytes(b: &[u8], p: &[u8], c: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reads a `tokenizer.json` document. `path` names it in errors.
-pub fn parse(data: &[u8], path: &str) -> Result<Parsed> {
+/// Reads a `tokenizer.json` document. `path` names it in errors. With `sentencepiece`, a
+/// `Precompiled` normalizer follows `sentencepiece`'s longest-match rule instead of
+/// `tokenizers`' per-grapheme one (for tokenizers converted from a `.model` file).
+pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
     let root: Value =
         serde_json::from_slice(data).map_err(|e| bad(path, format!("not valid JSON: {e}")))?;
     let model = field(&root, "model").ok_or_else(|| bad(path, "no \"model\" object"))?;
@@ -1119,7 +1286,7 @@ pub fn parse(data: &[u8], path: &str) -> Result<Parsed> {
     }
 
     let normalizers = match field(&root, "normalizer") {
-        Some(n) => parse_normalizer(n, path)?,
+        Some(n) => parse_normalizer(n, path, sentencepiece)?,
         None => Vec::new(),
     };
     let pretokenizers = match field(&root, "pre_tokenizer") {
@@ -1296,6 +1463,13 @@ pub fn parse(data: &[u8], path: &str) -> Result<Parsed> {
             pretokenizers,
             model,
             strip: decoding.strip,
+            special_decoded: specials
+                .iter()
+                .filter_map(|(t, id)| {
+                    let b = decoding.decode(t, &unmap);
+                    (b != t.as_bytes()).then_some((*id, b))
+                })
+                .collect(),
             source: data.to_vec(),
         },
         ordinary,
@@ -1428,7 +1602,10 @@ mod tests {
                 "not a u32",
             ),
         ] {
-            let err = parse(doc, "t.json").err().expect("must fail").to_string();
+            let err = parse(doc, "t.json", false)
+                .err()
+                .expect("must fail")
+                .to_string();
             assert!(err.contains(needle), "{err:?} lacks {needle:?}");
             assert!(err.starts_with("t.json"), "{err}");
         }

@@ -528,7 +528,7 @@ impl PyCore {
         callable: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         if looks_like_hf_json(data) {
-            return Self::from_hf_json(py, data, path, String::new());
+            return Self::from_hf_json(py, data, path, String::new(), false);
         }
         let file = py.detach(|| TokenizerFile::parse(data, &path)).or_py()?;
         PyCore::from_file(file, callable)
@@ -536,9 +536,17 @@ impl PyCore {
 
     /// Reads a Hugging Face `tokenizer.json` document (BPE models).
     #[staticmethod]
-    #[pyo3(signature = (data, path=String::from("<bytes>"), name=String::new()))]
-    fn from_hf_json(py: Python<'_>, data: &[u8], path: String, name: String) -> PyResult<Self> {
-        let enc = py.detach(|| Encoder::from_hf_json(data, &path)).or_py()?;
+    #[pyo3(signature = (data, path=String::from("<bytes>"), name=String::new(), sentencepiece=false))]
+    fn from_hf_json(
+        py: Python<'_>,
+        data: &[u8],
+        path: String,
+        name: String,
+        sentencepiece: bool,
+    ) -> PyResult<Self> {
+        let enc = py
+            .detach(|| Encoder::from_hf_json(data, &path, sentencepiece))
+            .or_py()?;
         Ok(PyCore::new(enc, name, None, serde_json::Value::Null))
     }
 
