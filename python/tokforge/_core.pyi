@@ -176,3 +176,14 @@ class PretokenCounter:
         max_token_bytes: int | None = None,
         progress: _Progress | None = None,
     ) -> tuple[list[tuple[int, int]], list[int], str]: ...
+    def char_counts(self) -> list[tuple[str, int]]: ...
+    def train_chars(
+        self,
+        alphabet: Sequence[str],
+        num_merges: int,
+        *,
+        reserved: Sequence[bytes] = ...,
+        min_frequency: int = 2,
+        max_token_bytes: int | None = None,
+        progress: _Progress | None = None,
+    ) -> tuple[list[tuple[int, int]], list[int], str]: ...

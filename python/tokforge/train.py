@@ -1,5 +1,12 @@
-"""Training byte-level BPE vocabularies: :func:`train` (texts or files -> :class:`Tokenizer`)
-and :func:`train_merges` (the merges with their counts, for traces and several sizes at once).
+"""Training BPE vocabularies: :func:`train` (texts or files -> :class:`Tokenizer`) and
+:func:`train_merges` (the merges with their counts, for traces and several sizes at once).
+
+Two kinds: byte-level (the default; ids 0..255 are the bytes) and, with ``byte_fallback=True``,
+character-level with byte fallback as SentencePiece and Llama 2 have it: the base alphabet is the
+characters covering ``character_coverage`` of the corpus's character occurrences (most frequent
+first), rarer characters are encoded as the ``<0xNN>`` tokens of their UTF-8 bytes, which never
+merge. Such a tokenizer is a Hugging Face ``tokenizer.json`` (see :func:`hf_dict`), so
+``tok.to_hf(path)`` gives a file ``tokenizers`` encodes identically.
 
 The rule (``tokforge.reference`` spells it out in plain Python): pretokenize, count each distinct
 pretoken, then repeatedly merge the adjacent pair with the highest total count, ties to the
@@ -24,13 +31,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, overload
 
 from . import _core
-from .errors import TokforgeError
+from .errors import TokforgeError, VocabError
+from .reference import new_repr as _new_repr
+from .reference import render as _render
 from .reference import trace as _trace_lines
 
 if TYPE_CHECKING:
     from .tokenizer import Tokenizer
 
-__all__ = ["TrainResult", "train", "train_merges"]
+__all__ = [
+    "TrainResult",
+    "coverage_alphabet",
+    "hf_dict",
+    "train",
+    "train_merges",
+    "train_merges_from_counter",
+]
 
 log = logging.getLogger("tokforge.train")
 
@@ -40,14 +56,21 @@ Corpus = Union[str, "os.PathLike[str]", Iterable[str], Iterable["os.PathLike[str
 
 _PRESETS = ("cl100k", "o200k", "gpt2", "whitespace", "none")
 
+#: The default ``character_coverage`` of byte-fallback training (SentencePiece's default).
+DEFAULT_CHARACTER_COVERAGE = 0.9995
+
+#: The byte-fallback tokens ``<0x00>``..``<0xFF>``, ids 0..255 of a byte-fallback vocabulary.
+BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
+
 
 @dataclass(frozen=True)
 class TrainResult:
     """The outcome of one training run: enough to build a tokenizer of any size up to
-    ``256 + len(merges) + len(special_tokens)``, since the merges of a smaller vocabulary are a
-    prefix of those of a larger one."""
+    ``256 + len(alphabet or ()) + len(merges) + len(special_tokens)``, since the merges of a
+    smaller vocabulary are a prefix of those of a larger one."""
 
-    #: The merged pairs, in order; merge ``k`` made id ``256 + k``.
+    #: The merged pairs, in order; merge ``k`` made id ``256 + k`` (byte-level), or
+    #: ``256 + len(alphabet) + k`` (byte fallback).
     merges: list[tuple[int, int]]
     #: Each merge's total count when it was chosen.
     counts: list[int]
@@ -62,37 +85,75 @@ class TrainResult:
     #: Corpus totals: ``bytes``, ``pretokens``, ``distinct_pretokens``, ``documents``, and the
     #: options used; recorded in each tokenizer's metadata.
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Byte fallback: the base characters (ids ``256..``, most frequent first), after the 256
+    #: ``<0xNN>`` tokens. ``None`` for a byte-level vocabulary.
+    alphabet: list[str] | None = None
+
+    @property
+    def byte_fallback(self) -> bool:
+        """Whether this is a character-level vocabulary with byte fallback."""
+        return self.alphabet is not None
+
+    def _first_merge_id(self) -> int:
+        return 256 + len(self.alphabet or ())
+
+    def token_strings(self, num_merges: int | None = None) -> list[str]:
+        """Byte fallback: each id's token text, ids ``0..`` up to the last merge (the special
+        tokens are not included)."""
+        if self.alphabet is None:
+            raise TokforgeError("token_strings is for byte-fallback training results")
+        strings = BYTE_TOKENS + list(self.alphabet)
+        k = len(self.merges) if num_merges is None else num_merges
+        for a, b in self.merges[:k]:
+            strings.append(strings[a] + strings[b])
+        return strings
 
     def trace(self, n: int | None = None) -> list[str]:
         """The first ``n`` merges as a textbook prints them:
         ``merge 1: (l, o) -> 'lo'  count 4``."""
         k = len(self.merges) if n is None else n
-        return _trace_lines(list(zip(self.merges[:k], self.counts[:k], strict=True)))
+        if self.alphabet is None:
+            return _trace_lines(list(zip(self.merges[:k], self.counts[:k], strict=True)))
+        strings = self.token_strings(k)
+        first = self._first_merge_id()
+        return [
+            f"merge {i + 1}: ({_render(strings[a].encode())}, {_render(strings[b].encode())}) "
+            f"-> {_new_repr(strings[first + i].encode())}  count {n}"
+            for i, ((a, b), n) in enumerate(zip(self.merges[:k], self.counts[:k], strict=True))
+        ]
 
     def special_ids(self, num_merges: int) -> dict[str, int]:
         """The special tokens' ids for a vocabulary with ``num_merges`` merges."""
         if isinstance(self.special_tokens, Mapping):
             return dict(self.special_tokens)
-        return {s: 256 + num_merges + i for i, s in enumerate(self.special_tokens)}
+        first = self._first_merge_id()
+        return {s: first + num_merges + i for i, s in enumerate(self.special_tokens)}
 
     def tokenizer(self, vocab_size: int | None = None, *, name: str = "") -> Tokenizer:
-        """A tokenizer with ``vocab_size`` ids (the 256 bytes, the merges, the special tokens);
-        all learned merges when ``None``. Fewer merges are used when training stopped early."""
+        """A tokenizer with ``vocab_size`` ids (the 256 bytes, the base characters with byte
+        fallback, the merges, the special tokens); all learned merges when ``None``. Fewer
+        merges are used when training stopped early. With byte fallback it is the tokenizer of
+        :meth:`hf_dict`."""
         from .tokenizer import Tokenizer
 
         n_special = len(self.special_tokens)
+        first = self._first_merge_id()
         if vocab_size is None:
             num_merges = len(self.merges)
         else:
             _check_vocab_size(vocab_size, n_special)
-            num_merges = min(vocab_size - 256 - n_special, len(self.merges))
+            if vocab_size < first + n_special:
+                raise TokforgeError(_too_small(vocab_size, len(self.alphabet or ()), n_special))
+            num_merges = min(vocab_size - first - n_special, len(self.merges))
         specials = self.special_ids(num_merges)
         for tok, i in specials.items():
-            if i < 256 + num_merges:
+            if i < first + num_merges:
                 raise TokforgeError(
                     f"special token {tok!r} has id {i}, which is an ordinary token's id "
-                    f"(0..{255 + num_merges}); fix its id at {256 + num_merges} or above"
+                    f"(0..{first - 1 + num_merges}); fix its id at {first + num_merges} or above"
                 )
+        if self.alphabet is not None:
+            return Tokenizer.from_hf_dict(self.hf_dict(num_merges), name=name)
         size = vocab_size if vocab_size is not None else 256 + num_merges + n_special
         metadata = {
             "training": {
@@ -114,6 +175,151 @@ class TrainResult:
             metadata=metadata,
             **pre,
         )
+
+    def hf_dict(self, num_merges: int | None = None) -> dict[str, Any]:
+        """Byte fallback: the vocabulary with ``num_merges`` merges (all when ``None``) as a
+        Hugging Face ``tokenizer.json`` dict; see the module function :func:`hf_dict`."""
+        if self.alphabet is None:
+            raise TokforgeError(
+                "hf_dict is for byte-fallback training results; a byte-level tokenizer "
+                "converts with tokenizer().to_hf_dict()"
+            )
+        k = len(self.merges) if num_merges is None else num_merges
+        return hf_dict(
+            self.alphabet,
+            self.merges[:k],
+            self.special_ids(k),
+            pretokenizer=self.pretokenizer,
+            pattern=self.pattern,
+        )
+
+
+def _too_small(vocab_size: int, n_chars: int, n_special: int) -> str:
+    return (
+        f"vocab_size {vocab_size} is too small: a byte-fallback vocabulary needs 256 ids for the "
+        f"<0xNN> byte tokens, {n_chars} for the base characters (the character coverage's "
+        f"alphabet) and {n_special} for the special tokens, so at least "
+        f"{256 + n_chars + n_special} (or lower character_coverage)"
+    )
+
+
+def _hf_pre_tokenizer(pretokenizer: str | None, pattern: str | None) -> dict[str, Any] | None:
+    """HF's ``Split`` (``Isolated``) for the training pretokenizer, with the regex rewritten for
+    Oniguruma (as :mod:`tokforge.interop.hf_export` does); ``None`` for ``none``."""
+    from .interop.hf_export import WHITESPACE_PATTERN, to_oniguruma
+
+    if pattern is not None:
+        regex = to_oniguruma(pattern)
+    elif pretokenizer == "whitespace":
+        regex = WHITESPACE_PATTERN
+    elif pretokenizer == "none":
+        return None
+    else:
+        raise TokforgeError(f"cannot write the pretokenizer {pretokenizer!r} as a HF regex")
+    return {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False}
+
+
+def hf_dict(
+    alphabet: Sequence[str],
+    merges: Sequence[tuple[int, int]],
+    special_tokens: Mapping[str, int],
+    *,
+    pretokenizer: str | None = None,
+    pattern: str | None = None,
+) -> dict[str, Any]:
+    """A character-level BPE vocabulary with byte fallback as a Hugging Face ``tokenizer.json``
+    dict: ids 0..255 are ``<0x00>``..``<0xFF>``, then the ``alphabet`` characters, then one id
+    per merge (``merges`` holds ids), then ``special_tokens`` (also in the model's vocabulary,
+    which ``tokenizers`` needs to keep their ids). The pretokenizer is a ``Split`` regex (none
+    for ``pretokenizer="none"``), the decoder ``ByteFallback`` + ``Fuse``.
+
+    >>> doc = hf_dict(["a", "b"], [(256, 257)], {"<s>": 259}, pretokenizer="none")
+    >>> [k for k, v in doc["model"]["vocab"].items() if v >= 256], doc["model"]["merges"]
+    (['a', 'b', 'ab', '<s>'], [['a', 'b']])
+    """
+    strings = BYTE_TOKENS + list(alphabet)
+    vocab = {s: i for i, s in enumerate(strings)}
+    if len(vocab) != len(strings) or any(len(c) != 1 for c in alphabet):
+        raise VocabError("the alphabet must be distinct single characters")
+    pairs: list[list[str]] = []
+    for a, b in merges:
+        new = strings[a] + strings[b]
+        if vocab.setdefault(new, len(strings)) != len(strings):
+            raise VocabError(f"merge ({a}, {b}) spells {new!r}, already token {vocab[new]}")
+        strings.append(new)
+        pairs.append([strings[a], strings[b]])
+    for text, id_ in special_tokens.items():
+        if vocab.setdefault(text, id_) != id_:
+            raise VocabError(
+                f"the special token {text!r} is spelled like ordinary token {vocab[text]}: one "
+                "tokenizer.json vocabulary cannot hold both"
+            )
+    added = [
+        {
+            "id": id_,
+            "content": text,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+        for text, id_ in sorted(special_tokens.items(), key=lambda kv: kv[1])
+    ]
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": None,
+        "pre_tokenizer": _hf_pre_tokenizer(pretokenizer, pattern),
+        "post_processor": None,
+        "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"}]},
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": False,
+            "byte_fallback": True,
+            "ignore_merges": False,
+            "vocab": dict(sorted(vocab.items(), key=lambda kv: kv[1])),
+            "merges": pairs,
+        },
+    }
+
+
+def coverage_alphabet(char_counts: Sequence[tuple[str, int]], coverage: float) -> list[str]:
+    """The base characters for ``character_coverage`` (SentencePiece's meaning): the fewest of
+    ``char_counts`` (most frequent first, ties by code point) whose occurrences make up at least
+    ``coverage`` of all; a character is taken while those before it cover less.
+
+    >>> coverage_alphabet([("a", 90), ("b", 9), ("c", 1)], 0.95)
+    ['a', 'b']
+    """
+    total = sum(n for _, n in char_counts)
+    want = coverage * total
+    out: list[str] = []
+    acc = 0
+    for ch, n in char_counts:
+        if acc >= want:
+            break
+        acc += n
+        out.append(ch)
+    return out
+
+
+def _check_coverage(coverage: object) -> float:
+    if isinstance(coverage, bool) or not isinstance(coverage, (int, float)):
+        raise TypeError(f"character_coverage must be a number, not {type(coverage).__name__}")
+    c = float(coverage)
+    if not 0.0 < c <= 1.0:  # NaN fails too
+        raise TokforgeError(
+            f"character_coverage must be in (0, 1], not {coverage!r} (the share of character "
+            "occurrences the base alphabet covers, e.g. 0.9995)"
+        )
+    return c
 
 
 def _check_vocab_size(vocab_size: int, n_special: int) -> None:
@@ -217,9 +423,49 @@ def train_merges(
     progress: bool | Callable[[str, int, int | None], None] = True,
     text_field: str = "text",
     errors: str = "strict",
+    byte_fallback: bool = False,
+    character_coverage: float | None = None,
 ) -> TrainResult:
     """Counts the corpus and learns up to ``num_merges`` merges; see :func:`train` for the
     arguments. Returns the merges with their counts."""
+    return _train_merges(
+        texts_or_files,
+        num_merges,
+        None,
+        pattern=pattern,
+        pretokenizer=pretokenizer,
+        special_tokens=special_tokens,
+        min_frequency=min_frequency,
+        max_token_bytes=max_token_bytes,
+        num_threads=num_threads,
+        progress=progress,
+        text_field=text_field,
+        errors=errors,
+        byte_fallback=byte_fallback,
+        character_coverage=character_coverage,
+    )
+
+
+def _train_merges(
+    texts_or_files: Corpus,
+    num_merges: int | None,
+    vocab_size: int | None,
+    *,
+    pattern: str | None = None,
+    pretokenizer: str | None = None,
+    special_tokens: Sequence[str] | Mapping[str, int] | None = None,
+    min_frequency: int = 2,
+    max_token_bytes: int | None = None,
+    num_threads: int | None = None,
+    progress: bool | Callable[[str, int, int | None], None] = True,
+    text_field: str = "text",
+    errors: str = "strict",
+    byte_fallback: bool = False,
+    character_coverage: float | None = None,
+) -> TrainResult:
+    """:func:`train_merges`, given either ``num_merges`` or (byte fallback, where the base
+    alphabet's size is known only after counting) the ``vocab_size`` to fill."""
+    coverage = _check_byte_fallback(byte_fallback, character_coverage)
     if pattern is not None and pretokenizer is not None:
         raise TypeError("give either pattern (a regex) or pretokenizer (a preset name), not both")
     if (
@@ -258,6 +504,9 @@ def train_merges(
         special_tokens=list(specials),
         num_threads=num_threads or 0,
     )
+    if coverage is not None:
+        # Fail before counting when the regex cannot be written for HF.
+        _hf_pre_tokenizer(counter.preset, counter.pattern)
     bar: _ProgressBar | None = None
     callback: Callable[[str, int, int | None], None] | None
     if progress is True:
@@ -279,12 +528,26 @@ def train_merges(
         if counter.num_bytes == 0:
             where = f"{len(files)} file(s)" if files else "the texts"
             raise TokforgeError(f"the corpus is empty: {where} hold no text to train on")
-        merges, counts, stop = counter.train(
-            num_merges,
-            min_frequency=min_frequency,
-            max_token_bytes=max_token_bytes,
-            progress=callback,
-        )
+        alphabet: list[str] | None = None
+        if coverage is None:
+            assert num_merges is not None
+            merges, counts, stop = counter.train(
+                num_merges,
+                min_frequency=min_frequency,
+                max_token_bytes=max_token_bytes,
+                progress=callback,
+            )
+        else:
+            alphabet, num_merges, (merges, counts, stop) = _train_chars(
+                counter,
+                coverage,
+                num_merges,
+                vocab_size,
+                specials,
+                min_frequency=min_frequency,
+                max_token_bytes=max_token_bytes,
+                progress=callback,
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -298,7 +561,7 @@ def train_merges(
         )
     elif stop == "no_pairs":
         log.warning("stopped after %d of %d merges: no pair left to merge", len(merges), num_merges)
-    stats = {
+    stats: dict[str, Any] = {
         "bytes": counter.num_bytes,
         "pretokens": counter.num_pretokens,
         "distinct_pretokens": counter.num_distinct,
@@ -306,6 +569,9 @@ def train_merges(
         "min_frequency": min_frequency,
         "max_token_bytes": max_token_bytes,
     }
+    if alphabet is not None:
+        stats["character_coverage"] = coverage
+        stats["alphabet_size"] = len(alphabet)
     log.info(
         "trained %d merges on %.1f MB (%d distinct pretokens) in %.2f s (counting %.2f s)",
         len(merges),
@@ -322,6 +588,115 @@ def train_merges(
         pattern=counter.pattern,
         special_tokens=specials,
         stats=stats,
+        alphabet=alphabet,
+    )
+
+
+def _check_byte_fallback(byte_fallback: bool, character_coverage: float | None) -> float | None:
+    """The coverage to train with (``None``: byte-level)."""
+    if not byte_fallback:
+        if character_coverage is not None:
+            raise TokforgeError("character_coverage applies only with byte_fallback=True")
+        return None
+    return _check_coverage(
+        DEFAULT_CHARACTER_COVERAGE if character_coverage is None else character_coverage
+    )
+
+
+def _train_chars(
+    counter: _core.PretokenCounter,
+    coverage: float,
+    num_merges: int | None,
+    vocab_size: int | None,
+    specials: Sequence[str] | Mapping[str, int],
+    *,
+    min_frequency: int,
+    max_token_bytes: int | None,
+    progress: Callable[[str, int, int | None], None] | None,
+) -> tuple[list[str], int, tuple[list[tuple[int, int]], list[int], str]]:
+    """Byte fallback: chooses the alphabet and learns the merges (ids as in the vocabulary:
+    the alphabet from 256, merges after it). Returns ``(alphabet, num_merges, trained)``."""
+    alphabet = coverage_alphabet(counter.char_counts(), coverage)
+    if num_merges is None:
+        assert vocab_size is not None
+        num_merges = vocab_size - 256 - len(alphabet) - len(specials)
+        if num_merges < 0:
+            raise TokforgeError(_too_small(vocab_size, len(alphabet), len(specials)))
+    log.info(
+        "byte fallback: %d base characters cover %.4f%% of the character occurrences",
+        len(alphabet),
+        100 * coverage,
+    )
+    reserved = [t.encode() for t in BYTE_TOKENS] + [str(t).encode() for t in specials]
+    merges, counts, stop = counter.train_chars(
+        alphabet,
+        num_merges,
+        reserved=reserved,
+        min_frequency=min_frequency,
+        max_token_bytes=max_token_bytes,
+        progress=progress,
+    )
+    return alphabet, num_merges, ([(a + 256, b + 256) for a, b in merges], counts, stop)
+
+
+def train_merges_from_counter(
+    counter: _core.PretokenCounter,
+    num_merges: int | None = None,
+    *,
+    vocab_size: int | None = None,
+    special_tokens: Sequence[str] | None = None,
+    min_frequency: int = 2,
+    max_token_bytes: int | None = None,
+    character_coverage: float | None = None,
+    progress: bool | Callable[[str, int, int | None], None] = True,
+) -> TrainResult:
+    """Byte-fallback training on pretoken counts already made (a counter, or counts files read
+    with :func:`tokforge.counts.load`): ``num_merges`` merges, or as many as fill
+    ``vocab_size``. The special tokens are the ones the counter records."""
+    coverage = _check_byte_fallback(True, character_coverage)
+    assert coverage is not None
+    if (num_merges is None) == (vocab_size is None):
+        raise TypeError("give either num_merges or vocab_size")
+    if min_frequency < 1:
+        raise TokforgeError(f"min_frequency must be at least 1, not {min_frequency}")
+    if max_token_bytes is not None and max_token_bytes < 2:
+        raise TokforgeError(f"max_token_bytes must be at least 2, not {max_token_bytes}")
+    specials = list(counter.special_tokens if special_tokens is None else special_tokens)
+    _hf_pre_tokenizer(counter.preset, counter.pattern)
+    bar = _ProgressBar() if progress is True else None
+    callback = bar if bar is not None else (progress if callable(progress) else None)
+    try:
+        alphabet, num_merges, (merges, counts, stop) = _train_chars(
+            counter,
+            coverage,
+            num_merges,
+            vocab_size,
+            specials,
+            min_frequency=min_frequency,
+            max_token_bytes=max_token_bytes,
+            progress=callback,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return TrainResult(
+        merges=merges,
+        counts=list(counts),
+        stop_reason=stop,
+        pretokenizer=counter.preset,
+        pattern=counter.pattern,
+        special_tokens=specials,
+        stats={
+            "bytes": counter.num_bytes,
+            "pretokens": counter.num_pretokens,
+            "distinct_pretokens": counter.num_distinct,
+            "documents": counter.num_documents,
+            "min_frequency": min_frequency,
+            "max_token_bytes": max_token_bytes,
+            "character_coverage": coverage,
+            "alphabet_size": len(alphabet),
+        },
+        alphabet=alphabet,
     )
 
 
@@ -341,6 +716,8 @@ def train(
     errors: str = ...,
     trace: int = ...,
     name: str = ...,
+    byte_fallback: bool = ...,
+    character_coverage: float | None = ...,
 ) -> Tokenizer: ...
 
 
@@ -360,6 +737,8 @@ def train(
     errors: str = ...,
     trace: int = ...,
     name: str = ...,
+    byte_fallback: bool = ...,
+    character_coverage: float | None = ...,
 ) -> list[Tokenizer]: ...
 
 
@@ -378,8 +757,11 @@ def train(
     errors: str = "strict",
     trace: int = 0,
     name: str = "",
+    byte_fallback: bool = False,
+    character_coverage: float | None = None,
 ) -> Tokenizer | list[Tokenizer]:
-    """Trains a byte-level BPE tokenizer.
+    """Trains a byte-level BPE tokenizer, or with ``byte_fallback=True`` a character-level one
+    with byte fallback.
 
     Args:
         texts_or_files: an iterable of ``str`` texts (each pretokenized on its own; a generator
@@ -387,9 +769,10 @@ def train(
             file path. Files are plain UTF-8 text, or JSON lines (``.jsonl``, ``.ndjson``) whose
             ``text_field`` holds the text; gzip is recognised by content. They are read as a
             stream: memory grows with the number of distinct pretokens, not the corpus size.
-        vocab_size: the number of ids: 256 bytes, the merges, the special tokens. A list of
-            sizes trains once and returns one tokenizer per size (a smaller vocabulary's merges
-            are a prefix of a larger one's).
+        vocab_size: the number of ids: 256 bytes, the merges, the special tokens (with byte
+            fallback: 256 ``<0xNN>`` tokens, the base characters, the merges, the special
+            tokens). A list of sizes trains once and returns one tokenizer per size (a smaller
+            vocabulary's merges are a prefix of a larger one's).
         pattern: a pretokenizer regex (``regex``/fancy-regex syntax).
         pretokenizer: a preset: ``cl100k`` (the default), ``o200k``, ``gpt2``, ``whitespace``
             or ``none``.
@@ -405,6 +788,20 @@ def train(
             ``"replace"`` (U+FFFD).
         trace: print the first ``trace`` merges to stdout as a textbook would.
         name: the tokenizer's name.
+        byte_fallback: train a character-level vocabulary with byte fallback (SentencePiece /
+            Llama 2 style) instead of a byte-level one. Ids 0..255 are ``<0x00>``..``<0xFF>``,
+            then the base characters (most frequent first), then one id per merge, then the
+            special tokens. Characters outside the base alphabet split the pretoken (they encode
+            as their UTF-8 bytes' ``<0xNN>`` tokens, which never merge); the merge rule is the
+            byte-level one over characters. The tokenizer is a Hugging Face ``tokenizer.json``
+            (``Split`` pretokenizer, BPE model with ``byte_fallback``, ``ByteFallback`` +
+            ``Fuse`` decoder): ``tok.to_hf(path)`` writes it, and ``tokenizers`` encodes the
+            same ids. Raises :class:`~tokforge.errors.TokforgeError` when ``vocab_size`` cannot
+            hold the base alphabet.
+        character_coverage: with byte fallback, the share of the corpus's character
+            occurrences the base alphabet covers, in (0, 1] (default 0.9995, as SentencePiece):
+            the most frequent characters are taken, ties by code point, until their
+            occurrences reach that share.
 
     Returns:
         A :class:`~tokforge.Tokenizer`, or a list of them when ``vocab_size`` is a list.
@@ -423,9 +820,10 @@ def train(
     n_special = 0 if special_tokens is None else len(special_tokens)
     for s in sizes:
         _check_vocab_size(s, n_special)
-    result = train_merges(
+    result = _train_merges(
         texts_or_files,
-        max(sizes) - 256 - n_special,
+        None if byte_fallback else max(sizes) - 256 - n_special,
+        max(sizes) if byte_fallback else None,
         pattern=pattern,
         pretokenizer=pretokenizer,
         special_tokens=special_tokens,
@@ -435,6 +833,8 @@ def train(
         progress=progress,
         text_field=text_field,
         errors=errors,
+        byte_fallback=byte_fallback,
+        character_coverage=character_coverage,
     )
     for line in result.trace(trace) if trace > 0 else []:
         print(line)

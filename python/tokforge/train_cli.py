@@ -1,4 +1,5 @@
-"""``tokforge train``: learn a byte-level BPE vocabulary from files and write it.
+"""``tokforge train``: learn a BPE vocabulary (byte-level, or character-level with byte
+fallback) from files and write it.
 
     tokforge train corpus.txt more.jsonl.gz --vocab-size 8192,32768 -o tok.json \\
         --special '<|endoftext|>' --trace 10
@@ -10,6 +11,12 @@ From pretoken counts made in pieces (one per file or machine; see ``tokforge.cou
     tokforge train --from-counts all.counts --vocab-size 32768 -o tok.json
 
 gives the same merges as training on all the shards at once.
+
+A character-level vocabulary with byte fallback (SentencePiece / Llama 2 style: ``<0xNN>``
+tokens for the characters outside the base alphabet), written as a Hugging Face
+``tokenizer.json``:
+
+    tokforge train corpus.txt --byte-fallback --character-coverage 0.9995 -v 32000 -o tok.json
 
 Several sizes come from one run (a smaller vocabulary's merges are a prefix of a larger one's)
 and are written as ``tok-8192.json``, ``tok-32768.json`` (or wherever ``{vocab_size}`` sits in
@@ -48,10 +55,12 @@ def register(subparsers: Any) -> None:
     """Adds the ``train`` sub-command."""
     p = subparsers.add_parser(
         "train",
-        help="train a byte-level BPE vocabulary from text files",
+        help="train a BPE vocabulary (byte-level, or with --byte-fallback) from text files",
         description=(
             "Learn a byte-level BPE vocabulary: ids 0..255 are the bytes, each merge adds an id, "
-            "special tokens come last. Files are plain UTF-8 text or JSON lines (.jsonl, "
+            "special tokens come last. With --byte-fallback, a character-level one whose rare "
+            "characters fall back to <0xNN> byte tokens, written as a Hugging Face "
+            "tokenizer.json. Files are plain UTF-8 text or JSON lines (.jsonl, "
             ".ndjson), optionally gzip-compressed, read as a stream."
         ),
     )
@@ -131,6 +140,22 @@ def register(subparsers: Any) -> None:
         choices=["tokforge", "tiktoken"],
         default="tokforge",
         help="tokforge JSON (default), or a .tiktoken rank file that tiktoken loads",
+    )
+    p.add_argument(
+        "--byte-fallback",
+        action="store_true",
+        help="train a character-level vocabulary with byte fallback instead of a byte-level one: "
+        "ids 0..255 are <0x00>..<0xFF>, then the base characters, the merges, the special "
+        "tokens; written as a Hugging Face tokenizer.json",
+    )
+    p.add_argument(
+        "--character-coverage",
+        type=float,
+        default=None,
+        metavar="C",
+        help="with --byte-fallback: the share of character occurrences, in (0, 1], the base "
+        "alphabet covers (most frequent characters first; default 0.9995); the rest fall back "
+        "to bytes",
     )
     p.add_argument(
         "--trace", type=int, default=0, metavar="N", help="print the first N merges to stdout"
@@ -318,7 +343,7 @@ def _ensure_log_handler() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .train import train_merges
+    from .train import _train_merges
 
     sizes: list[int] = args.vocab_size
     n_special = len(args.special)
@@ -330,6 +355,13 @@ def _run(args: argparse.Namespace) -> int:
             f"--vocab-size {too_small[0]} is too small: 256 byte ids and {n_special} special "
             f"token(s) need at least {256 + n_special}"
         )
+    if args.byte_fallback and args.format == "tiktoken":
+        raise TokforgeError(
+            "--format tiktoken cannot hold a byte-fallback vocabulary (a .tiktoken file holds "
+            "byte-level ranks only); leave --format out to write a tokenizer.json"
+        )
+    if args.character_coverage is not None and not args.byte_fallback:
+        raise TokforgeError("--character-coverage applies only with --byte-fallback")
     files = [Path(f) for f in args.files]
     if args.from_counts and files:
         raise TokforgeError("give either FILEs or --from-counts, not both")
@@ -360,9 +392,12 @@ def _run(args: argparse.Namespace) -> int:
                 raise TokforgeError(
                     "--min-pretoken-count applies to --from-counts (or tokforge count)"
                 )
-            result = train_merges(
+            result = _train_merges(
                 files,
-                max(sizes) - 256 - n_special,
+                None if args.byte_fallback else max(sizes) - 256 - n_special,
+                max(sizes) if args.byte_fallback else None,
+                byte_fallback=args.byte_fallback,
+                character_coverage=args.character_coverage,
                 special_tokens=list(args.special),
                 min_frequency=args.min_frequency,
                 max_token_bytes=args.max_token_bytes,
@@ -388,11 +423,15 @@ def _run(args: argparse.Namespace) -> int:
         else:
             tok.save(paths[n])
     if not args.quiet:
+        n_chars = len(result.alphabet or ())
         for n, tok in built.items():
             n_sp = len(tok.special_tokens)
-            merges = tok.n_vocab - 256 - n_sp
+            merges = tok.n_vocab - 256 - n_chars - n_sp
+            chars = (
+                f"256 byte tokens, {n_chars} characters, " if result.alphabet is not None else ""
+            )
             print(
-                f"wrote {paths[n]}: {tok.n_vocab} ids ({merges} merges, {n_sp} special)",
+                f"wrote {paths[n]}: {tok.n_vocab} ids ({chars}{merges} merges, {n_sp} special)",
                 file=sys.stderr,
             )
         if args.format == "tiktoken":
@@ -429,6 +468,20 @@ def _train_from_counts(args: argparse.Namespace, sizes: list[int]) -> Any:
         raise TokforgeError(
             f"--vocab-size {too_small[0]} is too small: 256 byte ids and {len(specials)} "
             f"special token(s) need at least {256 + len(specials)}"
+        )
+    if args.byte_fallback:
+        from .train import train_merges_from_counter
+
+        if args.min_pretoken_count > 1:
+            counter.prune(args.min_pretoken_count)
+        return train_merges_from_counter(
+            counter,
+            vocab_size=max(sizes),
+            special_tokens=specials,
+            min_frequency=args.min_frequency,
+            max_token_bytes=args.max_token_bytes,
+            character_coverage=args.character_coverage,
+            progress=not args.quiet,
         )
     return train_merges_from_counts(
         counter,

@@ -573,6 +573,124 @@ impl PretokenCounter {
     pub fn trainer(&self, config: TrainConfig) -> Result<Trainer> {
         Trainer::new(self.counts.iter().map(|(k, &c)| (&**k, c)), config)
     }
+
+    /// How often each character occurs in the counted pretokens (a pretoken's characters
+    /// weighted by its count), most frequent first, ties by code point: what
+    /// [`coverage_alphabet`] chooses a byte-fallback alphabet from.
+    pub fn char_counts(&self) -> Result<Vec<(char, u64)>> {
+        let mut ascii = [0u64; 128];
+        let mut other: FxHashMap<char, u64> = FxHashMap::default();
+        for (k, &c) in &self.counts {
+            for ch in pretoken_str(k)?.chars() {
+                match ascii.get_mut(ch as usize) {
+                    Some(slot) => *slot += c,
+                    None => *other.entry(ch).or_insert(0) += c,
+                }
+            }
+        }
+        let mut v: Vec<(char, u64)> = (0u8..128)
+            .filter(|&b| ascii[b as usize] > 0)
+            .map(|b| (b as char, ascii[b as usize]))
+            .chain(other)
+            .collect();
+        v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(v)
+    }
+
+    /// A trainer for a character-level vocabulary with byte fallback: the symbols are
+    /// `alphabet` (symbol `i` is `alphabet[i]`, merge `k` makes id `alphabet.len() + k`), and
+    /// each pretoken is cut at every character outside the alphabet (those become byte tokens
+    /// that never merge), the pieces being independent words. `reserved` are the other tokens'
+    /// bytes, which no merge may spell (see [`Trainer::with_alphabet`]).
+    pub fn char_trainer(
+        &self,
+        alphabet: &[char],
+        reserved: &[Vec<u8>],
+        config: TrainConfig,
+    ) -> Result<Trainer> {
+        const NONE: Rank = Rank::MAX;
+        let mut ascii = [NONE; 128];
+        let mut other: FxHashMap<char, Rank> = FxHashMap::default();
+        for (i, &ch) in alphabet.iter().enumerate() {
+            let i = Rank::try_from(i)
+                .ok()
+                .filter(|&i| i != NONE)
+                .ok_or_else(|| {
+                    TokforgeError::InvalidArgument("the alphabet is too large".into())
+                })?;
+            match ascii.get_mut(ch as usize) {
+                Some(slot) => *slot = i,
+                None => {
+                    other.insert(ch, i);
+                }
+            }
+        }
+        let symbols: Vec<Vec<u8>> = alphabet
+            .iter()
+            .map(|c| c.to_string().into_bytes())
+            .collect();
+        let mut t = Trainer::with_alphabet(
+            symbols,
+            reserved,
+            std::iter::empty::<(&[Rank], u64)>(),
+            config,
+        )?;
+        let mut seg: Vec<Rank> = Vec::new();
+        for (k, &c) in &self.counts {
+            seg.clear();
+            for ch in pretoken_str(k)?.chars() {
+                let id = match ascii.get(ch as usize) {
+                    Some(&id) => id,
+                    None => other.get(&ch).copied().unwrap_or(NONE),
+                };
+                if id == NONE {
+                    // A barrier: the word goes on as a separate one after it.
+                    t.add_word(&seg, c)?;
+                    seg.clear();
+                } else {
+                    seg.push(id);
+                }
+            }
+            t.add_word(&seg, c)?;
+        }
+        t.finish();
+        Ok(t)
+    }
+}
+
+/// A pretoken as text (counted text is UTF-8; a counts file could hold anything).
+fn pretoken_str(k: &[u8]) -> Result<&str> {
+    std::str::from_utf8(k).map_err(|e| TokforgeError::InvalidUtf8 {
+        offset: e.valid_up_to(),
+        context: format!(" in the pretoken {k:?}: character-level training needs UTF-8 text"),
+    })
+}
+
+/// The byte-fallback alphabet for `coverage` (SentencePiece's `character_coverage`): the
+/// fewest characters, most frequent first, whose occurrences make up at least that share of all
+/// of them. `counts` is [`PretokenCounter::char_counts`]' order; a character is taken while the
+/// ones before it cover less than `coverage`. `coverage` 1 takes every character.
+///
+/// ```
+/// use tokforge::train::coverage_alphabet;
+/// let counts = vec![('a', 90), ('b', 9), ('c', 1)];
+/// assert_eq!(coverage_alphabet(&counts, 0.9), vec!['a']);
+/// assert_eq!(coverage_alphabet(&counts, 0.95), vec!['a', 'b']);
+/// assert_eq!(coverage_alphabet(&counts, 1.0), vec!['a', 'b', 'c']);
+/// ```
+pub fn coverage_alphabet(counts: &[(char, u64)], coverage: f64) -> Vec<char> {
+    let total: u64 = counts.iter().map(|c| c.1).sum();
+    let want = coverage * total as f64;
+    let mut acc = 0u64;
+    let mut out = Vec::new();
+    for &(ch, n) in counts {
+        if acc as f64 >= want {
+            break;
+        }
+        acc += n;
+        out.push(ch);
+    }
+    out
 }
 
 /// Where to cut a text so that the pieces on both sides are the ones the whole text has: the
@@ -980,7 +1098,8 @@ impl Pair {
 /// One merge of a training run: the pair, and its count when it was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Merge {
-    /// The ids joined; the new id is `256 + ` this merge's index.
+    /// The ids joined; the new id is the alphabet's size (256 for bytes) plus this merge's
+    /// index.
     pub pair: (Rank, Rank),
     /// The pair's total count at the time it was merged.
     pub count: u64,
@@ -1039,20 +1158,20 @@ const HEADER: usize = 4;
 const PREFETCH_AHEAD: usize = 8;
 
 impl Words {
-    fn push(&mut self, bytes: &[u8], count: u64) -> Result<WordRef> {
+    fn push(&mut self, syms: &[Rank], count: u64) -> Result<WordRef> {
         let at = WordRef::try_from(self.data.len())
             .ok()
-            .filter(|_| self.data.len() + HEADER + bytes.len() <= u32::MAX as usize)
+            .filter(|_| self.data.len() + HEADER + syms.len() <= u32::MAX as usize)
             .ok_or_else(|| {
                 TokforgeError::InvalidArgument("the distinct pretokens exceed 16 GiB".into())
             })?;
         self.data.extend([
-            bytes.len() as u32,
+            syms.len() as u32,
             u32::MAX,
             count as u32,
             (count >> 32) as u32,
         ]);
-        self.data.extend(bytes.iter().map(|&b| b as Rank));
+        self.data.extend_from_slice(syms);
         Ok(at)
     }
 
@@ -1252,61 +1371,128 @@ pub struct Trainer {
 
 impl Trainer {
     /// A trainer over distinct pretokens and their counts, in any order: the order does not
-    /// change the result.
+    /// change the result. The alphabet is the 256 bytes, so merge `k` makes id `256 + k`.
     pub fn new<B: AsRef<[u8]>>(
         words: impl IntoIterator<Item = (B, u64)>,
         config: TrainConfig,
     ) -> Result<Self> {
-        let mut t = Trainer {
+        let mut t = Trainer::empty((0..=255u8).map(|b| vec![b]).collect(), &[], config);
+        let mut syms: Vec<Rank> = Vec::new();
+        for (bytes, count) in words {
+            let bytes = bytes.as_ref();
+            syms.clear();
+            syms.extend(bytes.iter().map(|&b| b as Rank));
+            t.add_word(&syms, count)?;
+        }
+        t.finish();
+        Ok(t)
+    }
+
+    /// A trainer over words made of the symbols of any alphabet: `alphabet[i]` is the bytes of
+    /// symbol `i` (distinct, not empty), and merge `k` makes id `alphabet.len() + k`. Words are
+    /// symbol ids with their counts, in any order (the same word may come several times: its
+    /// counts add up). `reserved` are byte strings no merge may spell (besides the alphabet's):
+    /// the tokens of a vocabulary that are not symbols here, such as `<0x41>` byte-fallback
+    /// tokens or special tokens. The rule is the byte-level one (see the module docs).
+    ///
+    /// ```
+    /// use tokforge::train::{Trainer, TrainConfig};
+    /// let alphabet = vec!["l".as_bytes().to_vec(), "ö".as_bytes().to_vec()];
+    /// let words = vec![(vec![0, 1, 0, 1], 3u64)];
+    /// let config = TrainConfig { merges: 5, ..Default::default() };
+    /// let mut t = Trainer::with_alphabet(alphabet, &[], words, config).unwrap();
+    /// t.run(&mut |_| Ok(())).unwrap();
+    /// assert_eq!(t.merges()[0].pair, (0, 1));
+    /// assert_eq!(t.token_bytes(2), Some("lö".as_bytes()));
+    /// ```
+    pub fn with_alphabet<S: AsRef<[Rank]>>(
+        alphabet: Vec<Vec<u8>>,
+        reserved: &[Vec<u8>],
+        words: impl IntoIterator<Item = (S, u64)>,
+        config: TrainConfig,
+    ) -> Result<Self> {
+        let n = alphabet.len();
+        if Rank::try_from(n).is_err() {
+            return Err(TokforgeError::InvalidArgument(
+                "the alphabet has 2^32 symbols or more".into(),
+            ));
+        }
+        let distinct: FxHashSet<&[u8]> = alphabet.iter().map(Vec::as_slice).collect();
+        if distinct.len() != n || alphabet.iter().any(Vec::is_empty) {
+            return Err(TokforgeError::InvalidArgument(
+                "the alphabet's symbols must be distinct and not empty".into(),
+            ));
+        }
+        let mut t = Trainer::empty(alphabet, reserved, config);
+        for (syms, count) in words {
+            let syms = syms.as_ref();
+            if let Some(&bad) = syms.iter().find(|&&s| s as usize >= n) {
+                return Err(TokforgeError::InvalidArgument(format!(
+                    "symbol {bad} is outside the alphabet of {n} symbols"
+                )));
+            }
+            t.add_word(syms, count)?;
+        }
+        t.finish();
+        Ok(t)
+    }
+
+    /// A trainer with no words yet: [`Self::add_word`] them, then [`Self::finish`].
+    fn empty(alphabet: Vec<Vec<u8>>, reserved: &[Vec<u8>], config: TrainConfig) -> Self {
+        let mut token_set: FxHashSet<Vec<u8>> = alphabet.iter().cloned().collect();
+        token_set.extend(reserved.iter().cloned());
+        Trainer {
             config,
             words: Words::default(),
             num_words: 0,
             pairs: FxHashMap::default(),
             candidates: Candidates::default(),
-            tokens: (0..=255u8).map(|b| vec![b]).collect(),
-            token_set: (0..=255u8).map(|b| vec![b]).collect(),
+            tokens: alphabet,
+            token_set,
             merges: Vec::new(),
             stop: None,
             set_aside: false,
             scratch: Vec::new(),
-        };
-        for (bytes, count) in words {
-            let bytes = bytes.as_ref();
-            // A one-byte pretoken has no pair: it can never take part in a merge.
-            if bytes.len() < 2 || count == 0 {
-                continue;
-            }
-            let wi = t.words.push(bytes, count)?;
-            t.num_words += 1;
-            for w in bytes.windows(2) {
-                let st = t
-                    .pairs
-                    .entry(Pair::new(w[0] as Rank, w[1] as Rank))
-                    .or_default();
-                st.count += count;
-                if st.words.last() != Some(&wi) {
-                    st.words.push(wi);
-                }
+        }
+    }
+
+    /// Adds one word (symbol ids, all in the alphabet) with its count.
+    fn add_word(&mut self, syms: &[Rank], count: u64) -> Result<()> {
+        // A one-symbol word has no pair: it can never take part in a merge.
+        if syms.len() < 2 || count == 0 {
+            return Ok(());
+        }
+        let wi = self.words.push(syms, count)?;
+        self.num_words += 1;
+        for w in syms.windows(2) {
+            let st = self.pairs.entry(Pair::new(w[0], w[1])).or_default();
+            st.count += count;
+            if st.words.last() != Some(&wi) {
+                st.words.push(wi);
             }
         }
+        Ok(())
+    }
+
+    /// Drops the pairs that can never be merged and queues the others.
+    fn finish(&mut self) {
         // A pair's count only ever falls, so one already below min_frequency can never be
         // merged: forget it now. (With min_frequency 2 that drops about half of all pairs, and
         // the map and the heap shrink with them.)
-        let floor = t.config.min_frequency.max(1);
-        let before = t.pairs.len();
-        t.pairs.retain(|_, st| st.count >= floor);
-        t.set_aside = t.pairs.len() < before;
-        let jobs: Vec<MergeJob> = t
+        let floor = self.config.min_frequency.max(1);
+        let before = self.pairs.len();
+        self.pairs.retain(|_, st| st.count >= floor);
+        self.set_aside = self.pairs.len() < before;
+        let jobs: Vec<MergeJob> = self
             .pairs
             .iter()
-            .filter(|(p, _)| t.fits(**p))
+            .filter(|(p, _)| self.fits(**p))
             .map(|(&pair, st)| MergeJob {
                 count: st.count,
                 pair,
             })
             .collect();
-        t.candidates = Candidates::new(jobs);
-        Ok(t)
+        self.candidates = Candidates::new(jobs);
     }
 
     /// Whether the merged token would respect `max_token_bytes`.
@@ -1326,7 +1512,7 @@ impl Trainer {
         self.stop
     }
 
-    /// Number of distinct pretokens with at least two bytes (the words merging works on).
+    /// Number of words with at least two symbols (the words merging works on).
     pub fn num_words(&self) -> usize {
         self.num_words
     }
@@ -1679,6 +1865,60 @@ mod tests {
             t.run(&mut |_| Ok(())).unwrap();
             assert_eq!(t.merges(), expected.as_slice(), "case {case}, reversed");
         }
+    }
+
+    #[test]
+    fn arbitrary_alphabet_matches_bytes_and_barriers_split_words() {
+        // The byte alphabet given explicitly: the same merges as `Trainer::new`.
+        let words: Vec<(Vec<u8>, u64)> = vec![
+            (b"abab".to_vec(), 3),
+            (b"bab".to_vec(), 2),
+            (b"aab".to_vec(), 1),
+        ];
+        let config = TrainConfig {
+            merges: 10,
+            min_frequency: 1,
+            max_token_bytes: None,
+        };
+        let mut t = Trainer::new(words.iter().map(|(w, c)| (w, *c)), config).unwrap();
+        t.run(&mut |_| Ok(())).unwrap();
+        let syms: Vec<(Vec<Rank>, u64)> = words
+            .iter()
+            .map(|(w, c)| (w.iter().map(|&b| b as Rank).collect(), *c))
+            .collect();
+        let alphabet: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+        let mut u = Trainer::with_alphabet(alphabet, &[], syms, config).unwrap();
+        u.run(&mut |_| Ok(())).unwrap();
+        assert_eq!(t.merges(), u.merges());
+
+        // Characters: 'x' is outside the alphabet, so "abxab" is the words "ab" and "ab";
+        // "ab" is reserved, so (a, b) is never merged and (b, a) never occurs.
+        let mut c = PretokenCounter::new(Box::new(WhitespacePretokenizer), &[], 1).unwrap();
+        c.add_texts(&["abxab abxab é日é日"]).unwrap();
+        let alphabet = ['a', 'b', 'é', '日'];
+        let mut t = c.char_trainer(&alphabet, &[], config).unwrap();
+        t.run(&mut |_| Ok(())).unwrap();
+        assert_eq!(t.merges()[0].pair, (0, 1));
+        assert_eq!(t.merges()[0].count, 4);
+        assert_eq!(t.token_bytes(4), Some(b"ab".as_slice()));
+        let mut t = c
+            .char_trainer(&alphabet, &[b"ab".to_vec()], config)
+            .unwrap();
+        t.run(&mut |_| Ok(())).unwrap();
+        assert_eq!(t.merges()[0].pair, (2, 3));
+        assert_eq!(t.token_bytes(4), Some("é日".as_bytes()));
+        let counts = c.char_counts().unwrap();
+        assert_eq!(counts[0], ('a', 4));
+        // 16 characters: a and b cover exactly half; then ties of 2 go by code point.
+        assert_eq!(coverage_alphabet(&counts, 0.5), vec!['a', 'b']);
+        assert_eq!(coverage_alphabet(&counts, 0.51), vec!['a', 'b', ' ']);
+        assert!(Trainer::with_alphabet(
+            vec![vec![1], vec![1]],
+            &[],
+            Vec::<(Vec<Rank>, u64)>::new(),
+            config
+        )
+        .is_err());
     }
 
     #[test]

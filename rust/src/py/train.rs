@@ -14,7 +14,7 @@ use super::to_py_err;
 use crate::counts;
 use crate::error::TokforgeError;
 use crate::pretokenize::PretokenizerSpec;
-use crate::train::{CorpusFile, PretokenCounter, StopReason, TrainConfig, Utf8Errors};
+use crate::train::{CorpusFile, PretokenCounter, StopReason, TrainConfig, Trainer, Utf8Errors};
 use crate::vocab::Rank;
 
 /// Adds the training classes to the `_core` module.
@@ -133,6 +133,48 @@ fn text_of(item: &Bound<'_, PyAny>, index: usize, errors: Utf8Errors) -> PyResul
 }
 
 impl PyPretokenCounter {
+    /// Builds a trainer without the GIL, runs it with progress and logs the outcome.
+    fn run_trainer(
+        &self,
+        py: Python<'_>,
+        config: TrainConfig,
+        progress: Option<Py<PyAny>>,
+        build: impl FnOnce(&PretokenCounter) -> crate::Result<Trainer> + Send,
+    ) -> PyResult<Trained> {
+        let mut ticker = Ticker::new(progress, "merge");
+        let start = Instant::now();
+        let num_merges = config.merges;
+        let r = py.detach(|| {
+            let mut trainer = build(&self.inner)?;
+            let total = num_merges as u64;
+            let stop = trainer.run(&mut |done| ticker.tick(done as u64, Some(total), false))?;
+            let done = trainer.merges().len() as u64;
+            ticker.tick(done, Some(total), true)?;
+            Ok((trainer.merges().to_vec(), stop))
+        });
+        let (merges, stop) = ticker.finish(r)?;
+        let reason = match stop {
+            StopReason::Done => "done",
+            StopReason::MinFrequency => "min_frequency",
+            StopReason::NoPairs => "no_pairs",
+        };
+        log(
+            py,
+            INFO,
+            &format!(
+                "learned {} merges in {:.2} s from {} distinct pretokens (stop: {reason})",
+                merges.len(),
+                start.elapsed().as_secs_f64(),
+                self.inner.num_distinct()
+            ),
+        )?;
+        Ok((
+            merges.iter().map(|m| m.pair).collect(),
+            merges.iter().map(|m| m.count).collect(),
+            reason,
+        ))
+    }
+
     /// A counter from summed counts files, with the pruning they record.
     fn from_merged(r: crate::Result<(PretokenCounter, (u64, u64, u64))>) -> PyResult<Self> {
         let (inner, pruning) = r.map_err(to_py_err)?;
@@ -450,37 +492,51 @@ impl PyPretokenCounter {
             min_frequency,
             max_token_bytes,
         };
-        let mut ticker = Ticker::new(progress, "merge");
-        let start = Instant::now();
-        let r = py.detach(|| {
-            let mut trainer = self.inner.trainer(config)?;
-            let total = num_merges as u64;
-            let stop = trainer.run(&mut |done| ticker.tick(done as u64, Some(total), false))?;
-            let done = trainer.merges().len() as u64;
-            ticker.tick(done, Some(total), true)?;
-            Ok((trainer.merges().to_vec(), stop))
-        });
-        let (merges, stop) = ticker.finish(r)?;
-        let reason = match stop {
-            StopReason::Done => "done",
-            StopReason::MinFrequency => "min_frequency",
-            StopReason::NoPairs => "no_pairs",
+        self.run_trainer(py, config, progress, |inner| inner.trainer(config))
+    }
+
+    /// Each character's number of occurrences in the counted pretokens (weighted by their
+    /// counts), most frequent first, ties by code point.
+    fn char_counts(&self, py: Python<'_>) -> PyResult<Vec<(char, u64)>> {
+        py.detach(|| self.inner.char_counts()).map_err(to_py_err)
+    }
+
+    /// Learns up to `num_merges` merges of a character-level vocabulary with byte fallback:
+    /// the symbols are `alphabet` (one-character strings; symbol `i` is `alphabet[i]`, merge `k`
+    /// makes id `len(alphabet) + k`), and every pretoken is cut at each character outside it.
+    /// No merge may spell one of `reserved` (the other tokens' UTF-8). Returns as `train`.
+    #[pyo3(signature = (alphabet, num_merges, *, reserved=Vec::new(), min_frequency=2, max_token_bytes=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn train_chars(
+        &self,
+        py: Python<'_>,
+        alphabet: Vec<String>,
+        num_merges: usize,
+        reserved: Vec<Vec<u8>>,
+        min_frequency: u64,
+        max_token_bytes: Option<usize>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Trained> {
+        let mut chars = Vec::with_capacity(alphabet.len());
+        for (i, s) in alphabet.iter().enumerate() {
+            let mut it = s.chars();
+            match (it.next(), it.next()) {
+                (Some(c), None) => chars.push(c),
+                _ => {
+                    return Err(to_py_err(TokforgeError::InvalidArgument(format!(
+                        "alphabet[{i}] = {s:?} is not one character"
+                    ))))
+                }
+            }
+        }
+        let config = TrainConfig {
+            merges: num_merges,
+            min_frequency,
+            max_token_bytes,
         };
-        log(
-            py,
-            INFO,
-            &format!(
-                "learned {} merges in {:.2} s from {} distinct pretokens (stop: {reason})",
-                merges.len(),
-                start.elapsed().as_secs_f64(),
-                self.inner.num_distinct()
-            ),
-        )?;
-        Ok((
-            merges.iter().map(|m| m.pair).collect(),
-            merges.iter().map(|m| m.count).collect(),
-            reason,
-        ))
+        self.run_trainer(py, config, progress, |inner| {
+            inner.char_trainer(&chars, &reserved, config)
+        })
     }
 
     fn __repr__(&self) -> String {
