@@ -238,15 +238,16 @@ class Tokenizer:
             if not isinstance(doc, dict):
                 raise VocabFileError(f"{p}: a JSON file that is not a tokenizer")
             fmt = doc.get("format")
-            if fmt is None and "model" in doc:
-                return cls._from_hf_bytes(data, path=str(p), name=_hf_name(p))
-            if fmt is None and doc and all(isinstance(v, int) for v in doc.values()):
+            if doc and all(isinstance(v, int) for v in doc.values()):
+                # GPT-2's vocab.json: token -> id (a token may well be "format" or "model").
                 merges = p.with_name("merges.txt")
                 if not merges.is_file():
                     raise VocabFileError(
                         f"{p}: a GPT-2 vocab.json needs merges.txt beside it ({merges} is missing)"
                     )
                 return cls.from_gpt2(p, merges)
+            if fmt is None and isinstance(doc.get("model"), dict):
+                return cls._from_hf_bytes(data, path=str(p), name=_hf_name(p))
             if fmt != "tokforge":
                 raise VocabFileError(
                     f"{p}: a JSON file that is neither a tokforge tokenizer, a Hugging Face "
