@@ -313,7 +313,28 @@ impl Encoder {
     ) -> Result<usize> {
         if let Some(hf) = &self.hf {
             let before = out.len();
-            hf.encode_stretch(text, at_origin, out)?;
+            self.caches.with(|mut cache| {
+                let mut encode_word = |word: &[u8], out: &mut Vec<Rank>| -> Result<()> {
+                    match cache
+                        .as_deref_mut()
+                        .filter(|_| word.len() <= CACHE_MAX_PIECE)
+                    {
+                        Some(cache) => {
+                            let h = hash_piece(word);
+                            if let Some(ids) = cache.get(h, word) {
+                                out.extend_from_slice(ids);
+                                return Ok(());
+                            }
+                            let b = out.len();
+                            hf.model().encode_word(word, out)?;
+                            cache.insert(h, word, &out[b..]);
+                            Ok(())
+                        }
+                        None => hf.model().encode_word(word, out),
+                    }
+                };
+                hf.encode_stretch(text, at_origin, &mut encode_word, out)
+            })?;
             return Ok(out.len() - before);
         }
         ranges.clear();

@@ -308,14 +308,17 @@ pub enum Matcher {
     Regex(RegexPretokenizer),
     /// A literal string; non-overlapping occurrences, left to right.
     Literal(String),
+    /// One character; each occurrence is a match.
+    Char(char),
     /// Every character for which the predicate holds is one match.
     Chars(fn(char) -> bool),
 }
 
 impl Matcher {
-    /// The whole of `s` as (range, is a match) parts, in order, as `tokenizers`' `find_matches`.
-    fn find(&self, s: &str, invert: bool) -> Result<Vec<(Range<usize>, bool)>> {
-        let mut out = Vec::new();
+    /// The whole of `s` as (range, is a match) parts, in order, into `out` (cleared first), as
+    /// `tokenizers`' `find_matches` makes them.
+    fn find(&self, s: &str, invert: bool, out: &mut Vec<(Range<usize>, bool)>) -> Result<()> {
+        out.clear();
         let mut prev = 0;
         let mut push_match = |out: &mut Vec<(Range<usize>, bool)>, r: Range<usize>| {
             if prev != r.start {
@@ -329,20 +332,25 @@ impl Matcher {
                 let mut ranges = Vec::new();
                 re.split(s, &mut ranges)?;
                 for r in ranges {
-                    push_match(&mut out, r);
+                    push_match(out, r);
                 }
             }
             Matcher::Literal(p) => {
                 if !p.is_empty() {
                     for (i, m) in s.match_indices(p.as_str()) {
-                        push_match(&mut out, i..i + m.len());
+                        push_match(out, i..i + m.len());
                     }
+                }
+            }
+            Matcher::Char(c) => {
+                for (i, m) in s.match_indices(*c) {
+                    push_match(out, i..i + m.len());
                 }
             }
             Matcher::Chars(f) => {
                 for (i, c) in s.char_indices() {
                     if f(c) {
-                        push_match(&mut out, i..i + c.len_utf8());
+                        push_match(out, i..i + c.len_utf8());
                     }
                 }
             }
@@ -351,11 +359,34 @@ impl Matcher {
             out.push((prev..s.len(), false));
         }
         if invert {
-            for part in &mut out {
+            for part in out.iter_mut() {
                 part.1 = !part.1;
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// [`Matcher::find`] for a regex, without building a matcher.
+    fn find_regex(
+        re: &RegexPretokenizer,
+        s: &str,
+        out: &mut Vec<(Range<usize>, bool)>,
+    ) -> Result<()> {
+        let mut ranges = Vec::new();
+        re.split(s, &mut ranges)?;
+        out.clear();
+        let mut prev = 0;
+        for r in ranges {
+            if prev != r.start {
+                out.push((prev..r.start, false));
+            }
+            prev = r.end;
+            out.push((r, true));
+        }
+        if prev != s.len() {
+            out.push((prev..s.len(), false));
+        }
+        Ok(())
     }
 }
 
@@ -440,31 +471,49 @@ pub enum PreTokenizer {
     },
 }
 
-/// A word between pre-tokenizer steps: its text and whether it starts at offset 0 of the input.
-struct Word {
-    text: String,
+/// The words of a stretch between pre-tokenizer steps, as byte ranges into text buffers (the
+/// normalized stretch, plus one buffer per word a step rewrote): splitting allocates nothing.
+struct Words {
+    bufs: Vec<String>,
+    items: Vec<WordRef>,
+}
+
+/// One word: `bufs[buf][range]`, and whether it starts at offset 0 of the input.
+#[derive(Clone)]
+struct WordRef {
+    buf: usize,
+    range: Range<usize>,
     at_origin: bool,
 }
 
+impl Words {
+    fn text(&self, w: &WordRef) -> &str {
+        &self.bufs[w.buf][w.range.clone()]
+    }
+}
+
 impl PreTokenizer {
-    fn apply(&self, words: Vec<Word>) -> Result<Vec<Word>> {
-        let mut out = Vec::with_capacity(words.len());
-        for w in words {
+    fn apply(&self, words: &mut Words, scratch: &mut Vec<(Range<usize>, bool)>) -> Result<()> {
+        let items = std::mem::take(&mut words.items);
+        let mut out = Vec::with_capacity(items.len() * 2);
+        for w in items {
             match self {
                 PreTokenizer::Split {
                     matcher,
                     behavior,
                     invert,
                 } => {
-                    let parts = matcher.find(&w.text, *invert)?;
-                    push_ranges(&mut out, &w, split_parts(parts, *behavior));
+                    matcher.find(words.text(&w), *invert, scratch)?;
+                    push_parts(&mut out, &w, scratch, *behavior);
                 }
                 PreTokenizer::Metaspace {
                     replacement,
                     prepend,
                     split,
                 } => {
-                    let mut text = w.text.replace(' ', replacement.encode_utf8(&mut [0; 4]));
+                    let mut text = words
+                        .text(&w)
+                        .replace(' ', replacement.encode_utf8(&mut [0; 4]));
                     let add = match prepend {
                         PrependScheme::Always => true,
                         PrependScheme::First => w.at_origin,
@@ -473,15 +522,16 @@ impl PreTokenizer {
                     if add && !text.starts_with(*replacement) {
                         text.insert(0, *replacement);
                     }
-                    let w = Word {
-                        text,
+                    let w = WordRef {
+                        buf: words.bufs.len(),
+                        range: 0..text.len(),
                         at_origin: w.at_origin,
                     };
+                    words.bufs.push(text);
                     if *split {
-                        let r = *replacement;
-                        let parts = Matcher::Literal(r.to_string()).find(&w.text, false)?;
-                        push_ranges(&mut out, &w, split_parts(parts, Behavior::MergedWithNext));
-                    } else if !w.text.is_empty() {
+                        Matcher::Char(*replacement).find(words.text(&w), false, scratch)?;
+                        push_parts(&mut out, &w, scratch, Behavior::MergedWithNext);
+                    } else if !w.range.is_empty() {
                         out.push(w);
                     }
                 }
@@ -490,50 +540,44 @@ impl PreTokenizer {
                     regex,
                 } => {
                     let mut w = w;
-                    if *add_prefix_space && !w.text.starts_with(' ') {
-                        w.text.insert(0, ' ');
+                    if *add_prefix_space && !words.text(&w).starts_with(' ') {
+                        let text = format!(" {}", words.text(&w));
+                        w = WordRef {
+                            buf: words.bufs.len(),
+                            range: 0..text.len(),
+                            at_origin: w.at_origin,
+                        };
+                        words.bufs.push(text);
                     }
                     match regex {
                         Some(re) => {
-                            let parts = Matcher::find_with(re, &w.text)?;
-                            push_ranges(&mut out, &w, split_parts(parts, Behavior::Isolated));
+                            Matcher::find_regex(re, words.text(&w), scratch)?;
+                            push_parts(&mut out, &w, scratch, Behavior::Isolated);
                         }
-                        None if !w.text.is_empty() => out.push(w),
+                        None if !w.range.is_empty() => out.push(w),
                         None => {}
                     }
                 }
             }
         }
-        Ok(out)
+        words.items = out;
+        Ok(())
     }
 }
 
-impl Matcher {
-    fn find_with(re: &RegexPretokenizer, s: &str) -> Result<Vec<(Range<usize>, bool)>> {
-        let mut ranges = Vec::new();
-        re.split(s, &mut ranges)?;
-        let mut out = Vec::with_capacity(ranges.len() + 1);
-        let mut prev = 0;
-        for r in ranges {
-            if prev != r.start {
-                out.push((prev..r.start, false));
-            }
-            prev = r.end;
-            out.push((r, true));
-        }
-        if prev != s.len() {
-            out.push((prev..s.len(), false));
-        }
-        Ok(out)
-    }
-}
-
-fn push_ranges(out: &mut Vec<Word>, w: &Word, ranges: Vec<Range<usize>>) {
-    for r in ranges {
+/// Appends the non-empty parts a split of `w` keeps.
+fn push_parts(
+    out: &mut Vec<WordRef>,
+    w: &WordRef,
+    parts: &mut Vec<(Range<usize>, bool)>,
+    behavior: Behavior,
+) {
+    for r in split_parts(std::mem::take(parts), behavior) {
         if r.start < r.end {
-            out.push(Word {
+            out.push(WordRef {
+                buf: w.buf,
                 at_origin: w.at_origin && r.start == 0,
-                text: w.text[r].to_string(),
+                range: w.range.start + r.start..w.range.start + r.end,
             });
         }
     }
@@ -764,6 +808,9 @@ impl MergeModel {
     }
 }
 
+/// Encodes one word into ids (the model, maybe behind a cache).
+pub type WordEncoder<'a> = dyn FnMut(&[u8], &mut Vec<Rank>) -> Result<()> + 'a;
+
 /// A whole `tokenizer.json` pipeline minus the added tokens (which the encoder cuts out).
 #[derive(Debug)]
 pub struct HfPipeline {
@@ -781,8 +828,15 @@ pub struct HfPipeline {
 
 impl HfPipeline {
     /// Encodes one stretch of text between added tokens; `at_origin` says whether it starts at
-    /// offset 0 of the input.
-    pub fn encode_stretch(&self, text: &str, at_origin: bool, out: &mut Vec<Rank>) -> Result<()> {
+    /// offset 0 of the input. Each word goes through `encode_word` (the model, maybe behind a
+    /// cache).
+    pub fn encode_stretch(
+        &self,
+        text: &str,
+        at_origin: bool,
+        encode_word: &mut WordEncoder<'_>,
+        out: &mut Vec<Rank>,
+    ) -> Result<()> {
         if text.is_empty() {
             return Ok(());
         }
@@ -793,12 +847,20 @@ impl HfPipeline {
         if self.pretokenizers.is_empty() {
             return self.model.encode_word(s.as_bytes(), out);
         }
-        let mut words = vec![Word { text: s, at_origin }];
+        let mut words = Words {
+            items: vec![WordRef {
+                buf: 0,
+                range: 0..s.len(),
+                at_origin,
+            }],
+            bufs: vec![s],
+        };
+        let mut scratch = Vec::new();
         for p in &self.pretokenizers {
-            words = p.apply(words)?;
+            p.apply(&mut words, &mut scratch)?;
         }
-        for w in &words {
-            self.model.encode_word(w.text.as_bytes(), out)?;
+        for w in &words.items {
+            encode_word(words.text(w).as_bytes(), out)?;
         }
         Ok(())
     }
@@ -919,7 +981,8 @@ fn regex_or_string(v: &Value, path: &str, what: &str) -> Result<Matcher> {
         return Ok(Matcher::Literal(s.to_string()));
     }
     if let Some(r) = p.get("Regex").and_then(Value::as_str) {
-        return Ok(Matcher::Regex(RegexPretokenizer::new(r)?));
+        let re = RegexPretokenizer::new(r).map_err(|e| bad(path, format!("{what}: {e}")))?;
+        return Ok(Matcher::Regex(re));
     }
     Err(bad(
         path,
@@ -963,7 +1026,9 @@ fn parse_normalizer(v: &Value, path: &str, sentencepiece: bool) -> Result<Vec<No
                 match regex_or_string(step, path, "Replace normalizer")? {
                     Matcher::Literal(pattern) => Normalizer::ReplaceStr { pattern, content },
                     Matcher::Regex(regex) => Normalizer::ReplaceRegex { regex, content },
-                    Matcher::Chars(_) => unreachable!("regex_or_string makes no Chars"),
+                    Matcher::Chars(_) | Matcher::Char(_) => {
+                        unreachable!("regex_or_string makes only Literal and Regex")
+                    }
                 }
             }
             other => {
@@ -1555,7 +1620,9 @@ mod tests {
         let s = "the-final--countdown";
         let m = Matcher::Literal("-".into());
         let run = |b| {
-            split_parts(m.find(s, false).unwrap(), b)
+            let mut parts = Vec::new();
+            m.find(s, false, &mut parts).unwrap();
+            split_parts(parts, b)
                 .into_iter()
                 .filter(|r| r.start < r.end)
                 .map(|r| &s[r])
