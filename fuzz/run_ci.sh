@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fuzz step of CI: every fuzz target for a short, fixed time (FUZZ_SECONDS each, default 20;
-# 7 targets, so ~2.5 min plus the build). Uses `cargo fuzz` (libFuzzer, coverage-guided) when it
+# 10 targets, so ~3.5 min plus the build). Uses `cargo fuzz` (libFuzzer, coverage-guided) when it
 # is installed and works on this toolchain (RUSTC_BOOTSTRAP=1 lets stable rustc take its nightly
 # flags); otherwise the stable driver (src/bin/run.rs) runs the same target functions on mutated
 # seeds. Prints a clear note and exits 0 when neither can be built.
@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 SECS=${FUZZ_SECONDS:-20}
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-${TMPDIR:-/tmp}/tokforge-fuzz-target}
-TARGETS=(encode_presets encode_regex decode_ids stream_decode parse_tiktoken parse_json train)
+TARGETS=(encode_presets encode_regex decode_ids stream_decode parse_tiktoken parse_json train parse_hf hf_merges parse_counts)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "fuzz: note: no cargo on this machine; fuzzing skipped"

@@ -15,6 +15,9 @@
 //! | `parse_tiktoken` | file bytes | `.tiktoken` parser: an error or a rank list that builds a vocabulary and writes back identically |
 //! | `parse_json` | file bytes | tokforge JSON parser: an error or a file whose vocab/pretokenizer build and which round-trips |
 //! | `train` | options + corpus | the trainer's merges and counts equal a naive reference trainer's |
+//! | `parse_hf` | tokenizer.json `\0` text | HF tokenizer.json reader: an error, or an encoder whose ids for the text decode; byte-level ones without normalizer round-trip |
+//! | `hf_merges` | vocabulary + merge list + word | the merge-list BPE model (heap, lazy invalidation) equals a naive "earliest merge, then leftmost" loop |
+//! | `parse_counts` | file bytes | counts-file reader: an error, or a file that re-encodes to a file that decodes identically |
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -37,6 +40,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("parse_tiktoken", parse_tiktoken),
     ("parse_json", parse_json),
     ("train", train),
+    ("parse_hf", parse_hf),
+    ("hf_merges", hf_merges),
+    ("parse_counts", parse_counts),
 ];
 
 /// The special tokens every test encoder carries (cl100k's, plus two that overlap each other).
@@ -498,4 +504,127 @@ pub fn train(data: &[u8]) {
         trainer.merges().iter().map(|m| (m.pair, m.count)).collect();
     let want = reference_train(&counts, num_merges, min_frequency, max_token_bytes);
     assert_eq!(got, want, "trainer != reference ({config:?})");
+}
+
+/// The HF tokenizer.json reader on arbitrary bytes (up to the first NUL; the rest is text to
+/// encode): a clean error, or an encoder that encodes without panicking and whose ids decode.
+pub fn parse_hf(data: &[u8]) {
+    let cut = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let (json, rest) = (&data[..cut], data.get(cut + 1..).unwrap_or(&[]));
+    let text = String::from_utf8_lossy(rest);
+    for sentencepiece in [false, true] {
+        let enc = match Encoder::from_hf_json(json, "fuzz.json", sentencepiece) {
+            Ok(e) => e,
+            Err(TokforgeError::BadVocabFile { .. }) => return,
+            Err(e) => panic!("from_hf_json failed with a {e:?}"),
+        };
+        let policy = enc.policy(|_| true, |_| false);
+        match enc.encode_with_policy(&text, &policy) {
+            Ok((ids, _)) => {
+                enc.decode_bytes(&ids).expect("encoded ids decode");
+            }
+            // Characters outside a vocabulary without byte fallback or unknown token; a
+            // pattern's backtracking limit.
+            Err(TokforgeError::NotAToken(_) | TokforgeError::RegexRuntime(_)) => {}
+            Err(e) => panic!("encode failed with a {e:?}"),
+        }
+    }
+}
+
+/// Naive merge-list BPE, from the definition: repeatedly find the adjacent pair that comes
+/// earliest in the merge list (leftmost among equals) and merge it.
+pub fn reference_merge_list(
+    mut syms: Vec<Rank>,
+    merges: &std::collections::HashMap<(Rank, Rank), (u32, Rank)>,
+) -> Vec<Rank> {
+    loop {
+        let best = syms
+            .windows(2)
+            .enumerate()
+            .filter_map(|(i, w)| merges.get(&(w[0], w[1])).map(|&(p, new)| (p, i, new)))
+            .min();
+        let Some((_, i, new)) = best else { return syms };
+        syms[i] = new;
+        syms.remove(i + 1);
+    }
+}
+
+/// The merge-list model against [`reference_merge_list`]: a vocabulary of single letters `a..`
+/// plus tokens made by a fuzzed merge list (pairs may repeat, two pairs may make the same
+/// token), then a fuzzed word over those letters.
+pub fn hf_merges(data: &[u8]) {
+    let Some((&n_letters, rest)) = data.split_first() else {
+        return;
+    };
+    let n_letters = 1 + (n_letters % 6) as usize;
+    let Some((&n_merges, rest)) = rest.split_first() else {
+        return;
+    };
+    let n_merges = (n_merges % 24) as usize;
+    if rest.len() < 2 * n_merges {
+        return;
+    }
+    let (pairs, word) = rest.split_at(2 * n_merges);
+    let mut tokens: Vec<Vec<u8>> = (0..n_letters).map(|i| vec![b'a' + i as u8]).collect();
+    let mut id_of: std::collections::HashMap<Vec<u8>, Rank> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as Rank))
+        .collect();
+    let mut merge_ids = Vec::new();
+    for p in pairs.chunks(2) {
+        let a = p[0] as usize % tokens.len();
+        let b = p[1] as usize % tokens.len();
+        let joined = [tokens[a].clone(), tokens[b].clone()].concat();
+        if joined.len() > 12 {
+            continue;
+        }
+        if !id_of.contains_key(&joined) {
+            id_of.insert(joined.clone(), tokens.len() as Rank);
+            tokens.push(joined);
+        }
+        merge_ids.push((a as Rank, b as Rank));
+    }
+    let vocab: Vec<(Vec<u8>, Rank)> = id_of.iter().map(|(t, &i)| (t.clone(), i)).collect();
+    let model = tokforge::hf::MergeModel::new(vocab, &merge_ids, false, None, None, false, false)
+        .expect("a valid merge list");
+    let mut table = std::collections::HashMap::new();
+    for (k, &(a, b)) in merge_ids.iter().enumerate() {
+        let new = id_of[&[tokens[a as usize].clone(), tokens[b as usize].clone()].concat()];
+        table.entry((a, b)).or_insert((k as u32, new));
+    }
+    let word: Vec<u8> = word
+        .iter()
+        .take(200)
+        .map(|&c| b'a' + c % n_letters as u8)
+        .collect();
+    let mut got = Vec::new();
+    model
+        .encode_word(&word, &mut got)
+        .expect("letters are tokens");
+    let start: Vec<Rank> = word.iter().map(|&c| (c - b'a') as Rank).collect();
+    assert_eq!(got, reference_merge_list(start, &table), "word {word:?}");
+}
+
+/// The counts-file reader: an error, or a file that writes back to bytes that read back equal.
+pub fn parse_counts(data: &[u8]) {
+    let file = match tokforge::counts::decode(data, "fuzz.counts") {
+        Ok(f) => f,
+        // A bad counts file is reported as invalid data at a byte offset (a TokforgeIOError).
+        Err(TokforgeError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            return
+        }
+        Err(e) => panic!("decode failed with a {e:?}"),
+    };
+    let bytes = match tokforge::counts::encode_records(&file.header, &file.records) {
+        Ok(b) => b,
+        Err(TokforgeError::InvalidArgument(_)) => return,
+        Err(e) => panic!("re-encoding a decoded file failed with a {e:?}"),
+    };
+    let again = tokforge::counts::decode(&bytes, "again").expect("written counts file reads");
+    assert_eq!(again.records, file.records);
+    assert_eq!(again.header.pretokenizer, file.header.pretokenizer);
+    assert_eq!(again.header.special_tokens, file.header.special_tokens);
 }

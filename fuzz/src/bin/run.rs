@@ -349,6 +349,50 @@ fn seed() {
         f.merges = None;
         write_seed("parse_json", &format!("ranks{i}"), &f.to_json());
     }
+    // HF tokenizer.json documents of both families, each followed by NUL and a text.
+    let hf_docs = [
+        r#"{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"Ġ":3,"Ġab":4},"merges":["a b",["Ġ","ab"]],"ignore_merges":true},"pre_tokenizer":{"type":"ByteLevel","add_prefix_space":true,"use_regex":true},"decoder":{"type":"ByteLevel"},"added_tokens":[{"id":5,"content":"<|endoftext|>","special":true}]}"#,
+        r#"{"model":{"type":"BPE","vocab":{"<unk>":0,"▁":1,"a":2,"▁a":3,"<0x41>":4},"merges":[["▁","a"]],"byte_fallback":true,"unk_token":"<unk>","fuse_unk":true},"normalizer":{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]},"decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},{"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]}}"#,
+        r#"{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":[["a","b"]]},"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true},{"type":"Digits","individual_digits":true},{"type":"Split","pattern":{"Regex":"\s+"},"behavior":"MergedWithNext","invert":false}]},"decoder":{"type":"Metaspace","replacement":"▁","prepend_scheme":"first"}}"#,
+    ];
+    for (i, doc) in hf_docs.iter().enumerate() {
+        for (k, t) in texts.iter().step_by(97).enumerate().take(8) {
+            let mut d = doc.as_bytes().to_vec();
+            d.push(0);
+            d.extend_from_slice(t.as_bytes());
+            write_seed("parse_hf", &format!("d{i}-{k}"), &d);
+        }
+    }
+    for (i, t) in texts.iter().step_by(131).enumerate().take(20) {
+        let mut d = vec![(i % 6) as u8, (i * 5 % 24) as u8];
+        d.extend_from_slice(t.as_bytes());
+        write_seed("hf_merges", &format!("s{i}"), &d);
+    }
+    // Counts files: small real ones, per pretokenizer.
+    for (i, spec) in [
+        PretokenizerSpec::from_name("cl100k").expect("preset"),
+        PretokenizerSpec::Whitespace,
+        PretokenizerSpec::None,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let header = tokforge::counts::CountsHeader {
+            pretokenizer: spec,
+            special_tokens: vec!["<|endoftext|>".into()],
+            stats: Default::default(),
+            min_pretoken_count: 1,
+            pruned_distinct: 0,
+            pruned_total: 0,
+        };
+        let records: Vec<(Vec<u8>, u64)> = vec![
+            (b" the".to_vec(), 1000),
+            (b"hello".to_vec(), 3),
+            ("日本".as_bytes().to_vec(), 1 << 40),
+        ];
+        let bytes = tokforge::counts::encode_records(&header, &records).expect("counts file");
+        write_seed("parse_counts", &format!("c{i}"), &bytes);
+    }
     let mut n = 0;
     for t in TARGETS {
         n += std::fs::read_dir(fuzz_dir().join("corpus").join(t.0)).map_or(0, |d| d.count());
