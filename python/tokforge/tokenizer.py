@@ -221,8 +221,8 @@ class Tokenizer:
             for candidate in ("tokenizer.json", "tokenizer.model", "vocab.json"):
                 if (p / candidate).is_file():
                     return cls.load(p / candidate)
-            raise VocabFileError(
-                f"{p}: a folder without tokenizer.json, tokenizer.model or vocab.json"
+            raise TokforgeIOError(
+                f"{p}: a directory without tokenizer.json, tokenizer.model or vocab.json"
             )
         data = _read_file(p)
         if not data.strip():
