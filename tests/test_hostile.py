@@ -366,12 +366,8 @@ def test_training_file_deleted_while_read_trains_on_all_of_it(tmp_path: Path) ->
     assert train([p], 270, progress=progress).merges == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="train.rs: a corpus file truncated while it is read trains silently on the part read "
-    "(no 'file changed while reading' error); reported",
-)
 def test_training_file_truncated_while_read(tmp_path: Path) -> None:
+    """Was a strict xfail (training silently used the part read); now a clear error."""
     p = tmp_path / "a.txt"
     p.write_text("hello world " * 4_000_000)
 
@@ -379,7 +375,7 @@ def test_training_file_truncated_while_read(tmp_path: Path) -> None:
         if p.stat().st_size > 100:
             os.truncate(p, 10)
 
-    with pytest.raises(TokforgeIOError):
+    with pytest.raises(TokforgeIOError, match="shrank while it was being read"):
         train([p], 300, progress=progress)
 
 

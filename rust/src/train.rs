@@ -802,6 +802,9 @@ fn read_files(
         };
         let file =
             std::fs::File::open(&f.path).map_err(|e| fail(0, TokforgeError::io(&f.path, e)))?;
+        // Its size now: a file that ends before this was cut short while being read (truncated
+        // or replaced), and training on the part read would silently lose text.
+        let size_at_open = file.metadata().map(|m| m.len()).ok();
         let consumed = std::rc::Rc::new(std::cell::Cell::new(0u64));
         let counting = CountingReader {
             inner: file,
@@ -872,6 +875,19 @@ fn read_files(
             }
             offset += len;
             line += lines;
+            if !more {
+                if let Some(size) = size_at_open.filter(|&n| consumed.get() < n) {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "the file shrank while it was being read ({} of the {size} bytes it \
+                             had when opened were read); nothing was trained",
+                            consumed.get()
+                        ),
+                    );
+                    return Err(fail(offset, TokforgeError::io(&f.path, e)));
+                }
+            }
             progress((done_before + consumed.get()).min(total), total)
                 .map_err(|e| fail(offset, e))?;
             if !more {
