@@ -330,7 +330,13 @@ def handler(args: argparse.Namespace) -> int:
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Prints the trainer's warnings as ``tokforge: ...`` lines (installed once)."""
+    """Prints the trainer's warnings as ``tokforge: ...`` lines (installed once), to whatever
+    ``sys.stderr`` is when the record is emitted: bound at install time, a stream that was
+    later replaced and closed (pytest's capture) made every later warning a logging error."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def _ensure_log_handler() -> None:
