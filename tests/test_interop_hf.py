@@ -8,7 +8,9 @@ shared corpora, in the configurations real models use:
 - ``llama3``: a ``Split`` regex then ByteLevel without regex, ``ignore_merges`` (Llama 3, Qwen);
 - ``llama2``: ``Prepend("▁")`` + ``Replace(" ", "▁")`` normalizers, no pre-tokenizer, byte
   fallback, ``<unk>`` with ``fuse_unk``, decoders Replace/ByteFallback/Fuse/Strip (Llama 2);
-- ``mistral``: the ``Metaspace`` pre-tokenizer with ``prepend_scheme: first`` and its decoder.
+- ``mistral``: the ``Metaspace`` pre-tokenizer with ``prepend_scheme: first`` and its decoder;
+- ``crossing``: Llama 2's layout trained without any pre-tokenizer, so merges join across
+  ``▁`` (tokforge must then not cut words before ``▁``, which it does for the others).
 
 ``limit_alphabet`` keeps rare characters out of the SentencePiece-style vocabularies, so byte
 fallback and unknown tokens are exercised on the Japanese and Chinese corpora."""
@@ -29,14 +31,21 @@ from hypothesis import strategies as st
 from tokforge.errors import TokforgeError, VocabFileError
 
 tokenizers = pytest.importorskip("tokenizers")
-from tokenizers import Regex, decoders, models, pre_tokenizers, trainers  # noqa: E402
+from tokenizers import (  # noqa: E402
+    Regex,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    trainers,
+)
 
 LLAMA3_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 SPECIALS = ["<unk>", "<s>", "</s>", "<|endoftext|>"]
-FAMILIES = ["gpt2", "llama3", "llama2", "mistral"]
+FAMILIES = ["gpt2", "llama3", "llama2", "mistral", "crossing"]
 
 
 def training_text() -> list[str]:
@@ -81,14 +90,20 @@ def build(family: str) -> dict[str, Any]:
         tok.train_from_iterator(training_text(), trainer)
         return json.loads(tok.to_str())
     tok = tokenizers.Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    if family == "crossing":
+        tok.normalizer = normalizers.Sequence(
+            [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
+        )
+        # Lines can be long: keep them short so training stays quick.
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
     trainer = trainers.BpeTrainer(
         vocab_size=3000, special_tokens=SPECIALS[:3], limit_alphabet=400, show_progress=False
     )
     tok.train_from_iterator(training_text(), trainer)
     doc = json.loads(tok.to_str())
     add_byte_fallback_tokens(doc)
-    if family == "llama2":
+    if family in ("llama2", "crossing"):
         doc["normalizer"] = {
             "type": "Sequence",
             "normalizers": [
@@ -232,6 +247,15 @@ def test_file_round_trips_load_save_pickle(family: str, tmp_path: Path) -> None:
     assert "<s>" in tok.special_tokens_set or family in ("gpt2", "llama3")
     with pytest.raises(TokforgeError):
         tok.to_tiktoken(tmp_path / "x.tiktoken")
+
+
+def test_crossing_fixture_really_merges_across_the_meta_space() -> None:
+    """The ``crossing`` fixture is only a test of the cut if some merge joins across ``▁``."""
+    _, _, doc = pair("crossing")
+    merges = doc["model"]["merges"]
+    assert any(b.startswith("▁") and a != "▁" for a, b in merges)
+    _, _, llama2 = pair("llama2")
+    assert not any(b.startswith("▁") for a, b in llama2["model"]["merges"])
 
 
 def test_merge_list_order_not_ranks_decides() -> None:

@@ -796,6 +796,26 @@ impl MergeModel {
         })
     }
 
+    /// Whether cutting a word before each `c` never changes its ids: true when `c` is a token,
+    /// no merge has a right part starting with `c` (so no token made by merges holds `c` after
+    /// its first character, and no merge can join across the cut), and whole-word lookup
+    /// (`ignore_merges`) is off (it would look up the pieces instead of the word). Unknown
+    /// characters cannot fuse across the cut either, since `c` is known.
+    pub fn splits_before(&self, c: char) -> bool {
+        let mut buf = [0u8; 4];
+        let c = c.encode_utf8(&mut buf).as_bytes();
+        if self.byte_level || self.ignore_merges || !self.tokens.contains_key(c) {
+            return false;
+        }
+        let mut starts_with_c: rustc_hash::FxHashSet<Rank> = Default::default();
+        for (t, &id) in &self.tokens {
+            if t.starts_with(c) {
+                starts_with_c.insert(id);
+            }
+        }
+        !self.merges.keys().any(|(_, b)| starts_with_c.contains(b))
+    }
+
     /// The merges as (left, right) id pairs in priority order.
     pub fn merge_list(&self) -> Vec<(Rank, Rank)> {
         let mut v: Vec<(u32, Rank, Rank)> = self
@@ -806,6 +826,23 @@ impl MergeModel {
         v.sort_unstable();
         v.into_iter().map(|(_, a, b)| (a, b)).collect()
     }
+}
+
+/// Encodes `word` as the pieces it has when cut before each `c`.
+fn cut_and_encode(
+    word: &str,
+    c: char,
+    encode_word: &mut WordEncoder<'_>,
+    out: &mut Vec<Rank>,
+) -> Result<()> {
+    let mut start = 0;
+    for (i, _) in word.match_indices(c) {
+        if i > start {
+            encode_word(&word.as_bytes()[start..i], out)?;
+        }
+        start = i;
+    }
+    encode_word(&word.as_bytes()[start..], out)
 }
 
 /// Encodes one word into ids (the model, maybe behind a cache).
@@ -824,6 +861,10 @@ pub struct HfPipeline {
     special_decoded: FxHashMap<Rank, Vec<u8>>,
     /// The file this was loaded from, kept to save and pickle it unchanged.
     source: Vec<u8>,
+    /// `▁` when words may be cut before each `▁` without changing any id (see
+    /// [`MergeModel::splits_before`]): SentencePiece-style models encode a whole stretch as one
+    /// word, and the cut pieces are short and repeat, so they hit the piece cache.
+    cut_before: Option<char>,
 }
 
 impl HfPipeline {
@@ -845,7 +886,10 @@ impl HfPipeline {
             s = n.apply(s)?;
         }
         if self.pretokenizers.is_empty() {
-            return self.model.encode_word(s.as_bytes(), out);
+            return match self.cut_before {
+                Some(c) => cut_and_encode(&s, c, encode_word, out),
+                None => self.model.encode_word(s.as_bytes(), out),
+            };
         }
         let mut words = Words {
             items: vec![WordRef {
@@ -860,7 +904,10 @@ impl HfPipeline {
             p.apply(&mut words, &mut scratch)?;
         }
         for w in &words.items {
-            encode_word(words.text(w).as_bytes(), out)?;
+            match self.cut_before {
+                Some(c) => cut_and_encode(words.text(w), c, encode_word, out)?,
+                None => encode_word(words.text(w).as_bytes(), out)?,
+            }
         }
         Ok(())
     }
@@ -1522,6 +1569,7 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
         }
         ordinary.push((b, *id));
     }
+    let cut_before = Some('▁').filter(|&c| model.splits_before(c));
     Ok(Parsed {
         pipeline: HfPipeline {
             normalizers,
@@ -1536,6 +1584,7 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
                 })
                 .collect(),
             source: data.to_vec(),
+            cut_before,
         },
         ordinary,
         specials,
@@ -1576,6 +1625,23 @@ mod tests {
         out.clear();
         m.encode_word(b"abab", &mut out).unwrap();
         assert_eq!(out, vec![3, 3]);
+    }
+
+    #[test]
+    fn cutting_before_the_meta_space_only_when_no_merge_crosses_it() {
+        let m = |merges: &[(Rank, Rank)], ignore| {
+            let toks = vec![
+                ("▁".as_bytes().to_vec(), 0),
+                (b"a".to_vec(), 1),
+                ("▁a".as_bytes().to_vec(), 2),
+                ("a▁".as_bytes().to_vec(), 3),
+            ];
+            MergeModel::new(toks, merges, false, None, None, false, ignore).unwrap()
+        };
+        assert!(m(&[(0, 1)], false).splits_before('▁'));
+        assert!(!m(&[(0, 1), (1, 0)], false).splits_before('▁'));
+        assert!(!m(&[(0, 1)], true).splits_before('▁'));
+        assert!(!m(&[(0, 1)], false).splits_before('x'));
     }
 
     #[test]
