@@ -20,14 +20,33 @@ from tokforge import _core
 
 regex = pytest.importorskip("regex")
 PRESETS = ["gpt2", "cl100k", "o200k"]
-_PATTERNS = {p: regex.compile(_core.preset_pattern(p)) for p in PRESETS}
-_SPLITTERS = {p: tokforge.Tokenizer.from_merges([], pretokenizer=p) for p in PRESETS}
+# Patterns that are not presets but have a scanner too (Llama 3's and Qwen 2's tokenizer.json
+# Split patterns): a custom pattern equal to one of them is served by the scanner.
+LLAMA3 = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+QWEN2 = LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}")
+_SOURCES = {**{p: _core.preset_pattern(p) for p in PRESETS}, "llama3": LLAMA3, "qwen2": QWEN2}
+_PATTERNS = {p: regex.compile(src) for p, src in _SOURCES.items()}
+_SPLITTERS = {
+    **{p: tokforge.Tokenizer.from_merges([], pretokenizer=p) for p in PRESETS},
+    "llama3": tokforge.Tokenizer.from_merges([], pattern=LLAMA3),
+    "qwen2": tokforge.Tokenizer.from_merges([], pattern=QWEN2),
+}
 
 
 def _check(text: str) -> None:
-    for preset in PRESETS:
-        expected = _PATTERNS[preset].findall(text)
-        assert _SPLITTERS[preset].split(text) == expected, preset
+    for name in _SPLITTERS:
+        expected = _PATTERNS[name].findall(text)
+        assert _SPLITTERS[name].split(text) == expected, name
+
+
+def test_llama3_and_qwen2_patterns_use_a_scanner() -> None:
+    """Only a scanner survives this input (fancy-regex's backtracking stack overflows)."""
+    huge = "x" + " " * 300_000 + "y"
+    for name in ("llama3", "qwen2"):
+        assert _SPLITTERS[name].split(huge) == ["x", " " * 299_999, " y"], name
 
 
 # Everything the patterns treat specially, as fragments to concatenate.

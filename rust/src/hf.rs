@@ -110,6 +110,11 @@ pub enum Normalizer {
         regex: RegexPretokenizer,
         content: String,
     },
+    /// The same, for a regex a hand-written scanner implements.
+    ReplaceScanned {
+        scanner: Box<dyn Pretokenizer>,
+        content: String,
+    },
     /// A SentencePiece `precompiled_charsmap` (e.g. `nmt_nfkc`). `tokenizers` applies it per
     /// grapheme cluster (see [`Charsmap::normalize_like_hf`]); `sentencepiece` itself takes the
     /// longest rule at each position ([`Charsmap::normalize_like_sentencepiece`]). tokforge
@@ -272,24 +277,27 @@ impl Normalizer {
                     map.normalize_like_hf(&s)
                 }
             }
-            Normalizer::ReplaceRegex { regex, content } => {
-                let mut ranges = Vec::new();
-                regex.split(&s, &mut ranges)?;
-                if ranges.is_empty() {
-                    return Ok(s);
-                }
-                let mut out = String::with_capacity(s.len());
-                let mut prev = 0;
-                for r in ranges {
-                    out.push_str(&s[prev..r.start]);
-                    out.push_str(content);
-                    prev = r.end;
-                }
-                out.push_str(&s[prev..]);
-                out
+            Normalizer::ReplaceRegex { regex, content } => replace_matches(&s, regex, content)?,
+            Normalizer::ReplaceScanned { scanner, content } => {
+                replace_matches(&s, scanner.as_ref(), content)?
             }
         })
     }
+}
+
+/// `s` with every match of `p` replaced by `content`.
+fn replace_matches(s: &str, p: &dyn Pretokenizer, content: &str) -> Result<String> {
+    let mut ranges = Vec::new();
+    p.split(s, &mut ranges)?;
+    let mut out = String::with_capacity(s.len());
+    let mut prev = 0;
+    for r in ranges {
+        out.push_str(&s[prev..r.start]);
+        out.push_str(content);
+        prev = r.end;
+    }
+    out.push_str(&s[prev..]);
+    Ok(out)
 }
 
 /// How a split keeps the delimiters it finds (`tokenizers`' `SplitDelimiterBehavior`).
@@ -306,6 +314,8 @@ pub enum Behavior {
 #[derive(Debug)]
 pub enum Matcher {
     Regex(RegexPretokenizer),
+    /// A hand-written scanner for a known pattern (same matches as the regex).
+    Scanner(Box<dyn Pretokenizer>),
     /// A literal string; non-overlapping occurrences, left to right.
     Literal(String),
     /// One character; each occurrence is a match.
@@ -331,6 +341,13 @@ impl Matcher {
             Matcher::Regex(re) => {
                 let mut ranges = Vec::new();
                 re.split(s, &mut ranges)?;
+                for r in ranges {
+                    push_match(out, r);
+                }
+            }
+            Matcher::Scanner(sc) => {
+                let mut ranges = Vec::new();
+                sc.split(s, &mut ranges)?;
                 for r in ranges {
                     push_match(out, r);
                 }
@@ -1028,6 +1045,10 @@ fn regex_or_string(v: &Value, path: &str, what: &str) -> Result<Matcher> {
         return Ok(Matcher::Literal(s.to_string()));
     }
     if let Some(r) = p.get("Regex").and_then(Value::as_str) {
+        // Llama 3's, Qwen 2's and the presets' patterns get their exact hand-written scanner.
+        if let Some(scanner) = crate::scan::for_pattern(r) {
+            return Ok(Matcher::Scanner(scanner));
+        }
         let re = RegexPretokenizer::new(r).map_err(|e| bad(path, format!("{what}: {e}")))?;
         return Ok(Matcher::Regex(re));
     }
@@ -1073,8 +1094,12 @@ fn parse_normalizer(v: &Value, path: &str, sentencepiece: bool) -> Result<Vec<No
                 match regex_or_string(step, path, "Replace normalizer")? {
                     Matcher::Literal(pattern) => Normalizer::ReplaceStr { pattern, content },
                     Matcher::Regex(regex) => Normalizer::ReplaceRegex { regex, content },
+                    Matcher::Scanner(sc) => Normalizer::ReplaceScanned {
+                        scanner: sc,
+                        content,
+                    },
                     Matcher::Chars(_) | Matcher::Char(_) => {
-                        unreachable!("regex_or_string makes only Literal and Regex")
+                        unreachable!("regex_or_string makes only Literal, Regex and Scanner")
                     }
                 }
             }

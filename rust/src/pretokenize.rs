@@ -34,6 +34,13 @@ pub const O200K_PATTERN: &str = concat!(
     r"\s+",
 );
 
+/// Llama 3's split pattern (its tokenizer.json `Split`): cl100k's alternatives without
+/// possessive quantifiers and without `\s++$`; a hand-written scanner runs it exactly.
+pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Qwen 2's split pattern: Llama 3's with one digit per piece; scanned by hand too.
+pub const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// Returns the regex of a named preset (`gpt2`, `r50k_base`, `p50k_base`, `cl100k`,
 /// `cl100k_base`, `o200k`, `o200k_base`), or `None` for an unknown name.
 pub fn preset_pattern(name: &str) -> Option<&'static str> {

@@ -76,6 +76,62 @@ fn contraction(b: &[u8], i: usize) -> Option<usize> {
 
 #[inline(always)]
 fn piece_end(cls: &Classes, b: &[u8], i: usize) -> usize {
+    family_piece_end::<true>(cls, b, i, 3)
+}
+
+/// Exact scanner for Llama 3's pattern ([`crate::pretokenize::LLAMA3_PATTERN`], `digits` 3)
+/// and Qwen 2's ([`crate::pretokenize::QWEN2_PATTERN`], `digits` 1). Against cl100k, their
+/// alternatives differ only where they could matter in two places, both in the whitespace
+/// branch below: there is no `\s++$`, so a run at the end of the text that holds a newline ends
+/// after its last newline (`\s*[\r\n]+`), and the rest is one more piece (`\s+(?!\S)` at
+/// the end); and the last alternative is `\s+`, which is only ever reached on a lone
+/// whitespace character before a non-space (a longer run is taken by `\s+(?!\S)`), as
+/// cl100k's `\s`. Without possessive quantifiers nothing else changes: each backtracking
+/// point gives back characters that no later part of its alternative can take.
+#[derive(Debug, Clone, Copy)]
+pub struct Llama3Scanner {
+    digits: usize,
+    pattern: &'static str,
+}
+
+impl Llama3Scanner {
+    /// Llama 3's pattern (numbers in runs of up to three).
+    pub const LLAMA3: Llama3Scanner = Llama3Scanner {
+        digits: 3,
+        pattern: crate::pretokenize::LLAMA3_PATTERN,
+    };
+    /// Qwen 2's pattern (one number per piece).
+    pub const QWEN2: Llama3Scanner = Llama3Scanner {
+        digits: 1,
+        pattern: crate::pretokenize::QWEN2_PATTERN,
+    };
+}
+
+impl Pretokenizer for Llama3Scanner {
+    fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> Result<()> {
+        let digits = self.digits;
+        split_with(text, out, |c, b, i| {
+            family_piece_end::<false>(c, b, i, digits)
+        });
+        Ok(())
+    }
+
+    fn spec(&self) -> PretokenizerSpec {
+        PretokenizerSpec::Regex {
+            pattern: self.pattern.to_string(),
+            preset: None,
+        }
+    }
+}
+
+/// The piece at `i` for cl100k (`END_RUN`: with `\s++$`) and the Llama 3 family (without).
+#[inline(always)]
+fn family_piece_end<const END_RUN: bool>(
+    cls: &Classes,
+    b: &[u8],
+    i: usize,
+    digits: usize,
+) -> usize {
     let c = b[i];
     if c == b'\'' {
         if let Some(e) = contraction(b, i + 1) {
@@ -90,7 +146,7 @@ fn piece_end(cls: &Classes, b: &[u8], i: usize) -> usize {
         return cls.run(b, i + len, LETTER);
     }
     if kind & NUM != 0 {
-        return cls.run_max(b, i, NUM, 3);
+        return cls.run_max(b, i, NUM, digits);
     }
     let (start, skind) = if c == b' ' {
         (i + 1, cls.kind(b, i + 1))
@@ -103,10 +159,13 @@ fn piece_end(cls: &Classes, b: &[u8], i: usize) -> usize {
     }
     // The character at `i` is whitespace.
     let run = ws_run(cls, b, i);
-    if run.end == b.len() {
+    if END_RUN && run.end == b.len() {
         run.end
     } else if let Some(nl) = run.last_nl {
         nl + 1
+    } else if run.end == b.len() {
+        // `\s+(?!\S)` at the end of the text (only reached without `\s++$`).
+        run.end
     } else if run.last > i {
         run.last
     } else {

@@ -64,19 +64,62 @@ mod tables;
 
 use std::ops::Range;
 
-pub use cl100k::Cl100kScanner;
+pub use cl100k::{Cl100kScanner, Llama3Scanner};
 pub use gpt2::Gpt2Scanner;
 pub use o200k::O200kScanner;
 
-use crate::pretokenize::{Pretokenizer, CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN};
+use crate::pretokenize::{
+    Pretokenizer, PretokenizerSpec, CL100K_PATTERN, GPT2_PATTERN, LLAMA3_PATTERN, O200K_PATTERN,
+    QWEN2_PATTERN,
+};
 use classes::{classes, Classes, NL, WS};
 
-/// The scanner for a preset's exact pattern string, or `None` for any other pattern.
+/// cl100k's pattern as `tokforge.interop.hf_export.to_oniguruma` writes it into tokenizer.json
+/// (`{1,3}+` as an atomic group, `$` as `\z`): the same pieces under fancy-regex too, so the
+/// cl100k scanner serves it (the scan tests hold it against fancy-regex running this string).
+pub const CL100K_HF_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|(?>\p{N}{1,3})| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++\z|\s*[\r\n]|\s+(?!\S)|\s";
+
+/// GPT-2's pattern as written into tokenizer.json (`$` as `\z`).
+pub const GPT2_HF_PATTERN: &str =
+    r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++\z|\s+(?!\S)|\s";
+
+/// A scanner serving a pattern string other than the one it is named for, and saying so.
+#[derive(Debug)]
+struct Aliased {
+    inner: Box<dyn Pretokenizer>,
+    pattern: &'static str,
+}
+
+impl Pretokenizer for Aliased {
+    fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> crate::Result<()> {
+        self.inner.split(text, out)
+    }
+
+    fn spec(&self) -> PretokenizerSpec {
+        PretokenizerSpec::Regex {
+            pattern: self.pattern.to_string(),
+            preset: None,
+        }
+    }
+}
+
+/// The scanner for a pattern string that one implements exactly (the three presets, Llama 3's
+/// and Qwen 2's patterns, and the presets as written into tokenizer.json files), or `None`.
 pub fn for_pattern(pattern: &str) -> Option<Box<dyn Pretokenizer>> {
     match pattern {
         GPT2_PATTERN => Some(Box::new(Gpt2Scanner)),
         CL100K_PATTERN => Some(Box::new(Cl100kScanner)),
         O200K_PATTERN => Some(Box::new(O200kScanner)),
+        LLAMA3_PATTERN => Some(Box::new(Llama3Scanner::LLAMA3)),
+        QWEN2_PATTERN => Some(Box::new(Llama3Scanner::QWEN2)),
+        CL100K_HF_PATTERN => Some(Box::new(Aliased {
+            inner: Box::new(Cl100kScanner),
+            pattern: CL100K_HF_PATTERN,
+        })),
+        GPT2_HF_PATTERN => Some(Box::new(Aliased {
+            inner: Box::new(Gpt2Scanner),
+            pattern: GPT2_HF_PATTERN,
+        })),
         _ => None,
     }
 }

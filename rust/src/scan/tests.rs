@@ -14,6 +14,20 @@ const PRESETS: [(&str, &str); 3] = [
     ("o200k", O200K_PATTERN),
 ];
 
+/// Patterns a scanner serves that are not presets: each is held against fancy-regex running
+/// exactly that string, like the presets.
+const OTHERS: [(&str, &str); 4] = [
+    ("llama3", LLAMA3_PATTERN),
+    ("qwen2", QWEN2_PATTERN),
+    ("cl100k-hf", CL100K_HF_PATTERN),
+    ("gpt2-hf", GPT2_HF_PATTERN),
+];
+
+/// Every pattern with a scanner.
+fn all_scanned() -> impl Iterator<Item = (&'static str, &'static str)> {
+    PRESETS.into_iter().chain(OTHERS)
+}
+
 fn scanner(pattern: &str) -> Box<dyn Pretokenizer> {
     for_pattern(pattern).expect("a preset pattern")
 }
@@ -216,7 +230,7 @@ fn random_text(rng: &mut Rng) -> String {
 fn random_strings_match_the_regex() {
     let mut rng = Rng(0x7F4A_2024);
     let texts: Vec<String> = (0..6000).map(|_| random_text(&mut rng)).collect();
-    for (name, pattern) in PRESETS {
+    for (name, pattern) in all_scanned() {
         let scan = scanner(pattern);
         let re = RegexPretokenizer::new(pattern).unwrap();
         for text in &texts {
@@ -243,7 +257,7 @@ fn every_pair_and_triple_of_kinds_matches_the_regex() {
             }
         }
     }
-    for (name, pattern) in PRESETS {
+    for (name, pattern) in all_scanned() {
         let scan = scanner(pattern);
         let re = RegexPretokenizer::new(pattern).unwrap();
         for text in &texts {
@@ -275,6 +289,49 @@ fn shared_corpora_match_the_regex_cl100k() {
 #[test]
 fn shared_corpora_match_the_regex_o200k() {
     corpora_match_the_regex("o200k", O200K_PATTERN);
+}
+
+#[test]
+fn shared_corpora_match_the_regex_llama3_and_qwen2() {
+    corpora_match_the_regex("llama3", LLAMA3_PATTERN);
+    corpora_match_the_regex("qwen2", QWEN2_PATTERN);
+}
+
+#[test]
+fn shared_corpora_match_the_regex_hf_rewrites() {
+    corpora_match_the_regex("cl100k-hf", CL100K_HF_PATTERN);
+    corpora_match_the_regex("gpt2-hf", GPT2_HF_PATTERN);
+}
+
+#[test]
+fn non_preset_scanners_keep_their_own_pattern_in_the_spec() {
+    for (name, pattern) in OTHERS {
+        let spec = scanner(pattern).spec();
+        assert_eq!(spec.pattern(), Some(pattern), "{name}");
+        let built = PretokenizerSpec::Regex {
+            pattern: pattern.into(),
+            preset: None,
+        }
+        .build()
+        .unwrap();
+        assert_eq!(built.spec(), spec, "{name}");
+        let huge = format!("x{}y", " ".repeat(200_000));
+        assert_eq!(ranges(&*built, &huge).len(), 3, "{name}");
+    }
+}
+
+#[test]
+fn llama3_differs_from_cl100k_only_where_expected() {
+    let l3 = scanner(LLAMA3_PATTERN);
+    let cl = scanner(CL100K_PATTERN);
+    // A trailing run holding a newline: cl100k's `\s++$` takes it whole.
+    assert_eq!(pieces(&*cl, "a\n  "), ["a", "\n  "]);
+    assert_eq!(pieces(&*l3, "a\n  "), ["a", "\n", "  "]);
+    assert_eq!(
+        pieces(&*scanner(QWEN2_PATTERN), "x 2024"),
+        ["x", " ", "2", "0", "2", "4"]
+    );
+    assert_eq!(pieces(&*l3, "x 2024"), ["x", " ", "202", "4"]);
 }
 
 /// The adversarial inputs of the benchmark, built at `n` characters.
