@@ -85,11 +85,16 @@ def test_hf_input_cannot_become_a_rank_file(
     }
     src = tmp_path / "tokenizer.json"
     src.write_text(json.dumps(doc), encoding="utf-8")
-    for out in ["x.tiktoken", "x.json"]:
-        code, _, err = run(["convert", str(src), str(tmp_path / out)], capsys)
-        assert code == 1
-        assert "merge list" in err
-        assert not (tmp_path / out).exists()
+    code, _, err = run(["convert", str(src), str(tmp_path / "x.tiktoken")], capsys)
+    assert code == 1
+    assert "merge list" in err
+    assert not (tmp_path / "x.tiktoken").exists()
+    # --to tokforge keeps a merge-list model as the tokenizer.json it is, and says so.
+    code, out, err = run(["convert", str(src), str(tmp_path / "x.json")], capsys)
+    assert code == 0, err
+    assert "saved as tokenizer.json" in out
+    back = tokforge.Tokenizer.load(tmp_path / "x.json")
+    assert back.encode("abc") == [0, 4]
     code, _, err = run(["convert", str(src), str(tmp_path / "copy"), "--to", "hf"], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "copy").read_text(encoding="utf-8")) == doc

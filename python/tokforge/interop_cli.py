@@ -59,11 +59,8 @@ def convert(src: str, out: Path, fmt: str, merges: str | None = None) -> Tokeniz
         return Tokenizer.from_sentencepiece(path)
     tok = read_input(src, merges)
     if fmt == "tokforge":
-        if tok._core.hf_json is not None:
-            raise TokforgeError(
-                f"{src} merges by a merge list (a tokenizer.json / SentencePiece / GPT-2 model): "
-                "tokforge keeps it as tokenizer.json; use --to hf"
-            )
+        # What Tokenizer.save writes: tokforge's JSON, or, for a merge-list model (from
+        # tokenizer.json / SentencePiece / GPT-2 files), the tokenizer.json that holds it.
         tok.save(out)
     elif fmt == "hf":
         tok.to_hf(out)
@@ -115,10 +112,16 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     info: dict[str, Any] = {"output": str(out), "format": fmt, "n_vocab": tok.n_vocab}
     if args.verify and fmt != "sentencepiece-vocab":
         info["verified"] = verify(tok, out, fmt)
+    if fmt == "tokforge" and tok._core.hf_json is not None:
+        info["note"] = (
+            "a merge-list model: saved as tokenizer.json, the file tokforge keeps such models in"
+        )
     if args.json:
         print(json.dumps(info, ensure_ascii=False))
     else:
         print(f"wrote {out} ({fmt}, {tok.n_vocab} ids)")
+        if "note" in info:
+            print(f"  note: {info['note']}")
         for line in info.get("verified", []):
             print(f"  verified: {line}")
     return 0
