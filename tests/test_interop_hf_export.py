@@ -362,10 +362,10 @@ def test_token_without_merge_parts_refused() -> None:
         to_hf_dict(tok)
 
 
-def test_module_doctests() -> None:
+@pytest.mark.parametrize("name", ["tokforge.interop.hf_export", "tokforge.interop.hf_json"])
+def test_module_doctests(name: str) -> None:
     import doctest
+    import importlib
 
-    import tokforge.interop.hf_export as module
-
-    result = doctest.testmod(module)
+    result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0

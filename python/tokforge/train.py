@@ -237,6 +237,8 @@ def hf_dict(
     >>> [k for k, v in doc["model"]["vocab"].items() if v >= 256], doc["model"]["merges"]
     (['a', 'b', 'ab', '<s>'], [['a', 'b']])
     """
+    from .interop.hf_json import add_specials, added_token, bpe_model, document
+
     strings = BYTE_TOKENS + list(alphabet)
     vocab = {s: i for i, s in enumerate(strings)}
     if len(vocab) != len(strings) or any(len(c) != 1 for c in alphabet):
@@ -248,46 +250,13 @@ def hf_dict(
             raise VocabError(f"merge ({a}, {b}) spells {new!r}, already token {vocab[new]}")
         strings.append(new)
         pairs.append([strings[a], strings[b]])
-    for text, id_ in special_tokens.items():
-        if vocab.setdefault(text, id_) != id_:
-            raise VocabError(
-                f"the special token {text!r} is spelled like ordinary token {vocab[text]}: one "
-                "tokenizer.json vocabulary cannot hold both"
-            )
-    added = [
-        {
-            "id": id_,
-            "content": text,
-            "single_word": False,
-            "lstrip": False,
-            "rstrip": False,
-            "normalized": False,
-            "special": True,
-        }
-        for text, id_ in sorted(special_tokens.items(), key=lambda kv: kv[1])
-    ]
-    return {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": added,
-        "normalizer": None,
-        "pre_tokenizer": _hf_pre_tokenizer(pretokenizer, pattern),
-        "post_processor": None,
-        "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"}]},
-        "model": {
-            "type": "BPE",
-            "dropout": None,
-            "unk_token": None,
-            "continuing_subword_prefix": None,
-            "end_of_word_suffix": None,
-            "fuse_unk": False,
-            "byte_fallback": True,
-            "ignore_merges": False,
-            "vocab": dict(sorted(vocab.items(), key=lambda kv: kv[1])),
-            "merges": pairs,
-        },
-    }
+    add_specials(vocab, special_tokens, "")
+    return document(
+        added=[added_token(text, id_) for text, id_ in special_tokens.items()],
+        pre_tokenizer=_hf_pre_tokenizer(pretokenizer, pattern),
+        decoder={"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"}]},
+        model=bpe_model(vocab, pairs, byte_fallback=True),
+    )
 
 
 def coverage_alphabet(char_counts: Sequence[tuple[str, int]], coverage: float) -> list[str]:

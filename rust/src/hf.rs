@@ -416,44 +416,36 @@ fn split_parts(parts: Vec<(Range<usize>, bool)>, behavior: Behavior) -> Vec<Rang
             .filter(|(_, m)| !m)
             .map(|(r, _)| r)
             .collect(),
-        Behavior::Contiguous => {
-            let mut acc: Vec<Range<usize>> = Vec::new();
-            let mut previous = false;
-            for (r, m) in parts {
-                match acc.last_mut() {
-                    Some(last) if m == previous => last.end = r.end,
-                    _ => acc.push(r),
-                }
-                previous = m;
-            }
-            acc
-        }
-        Behavior::MergedWithPrevious => {
-            let mut acc: Vec<Range<usize>> = Vec::new();
-            let mut previous = false;
-            for (r, m) in parts {
-                match acc.last_mut() {
-                    Some(last) if m && !previous => last.end = r.end,
-                    _ => acc.push(r),
-                }
-                previous = m;
-            }
-            acc
-        }
+        Behavior::Contiguous => join_parts(parts.into_iter(), |m, previous| m == previous),
+        Behavior::MergedWithPrevious => join_parts(parts.into_iter(), |m, previous| m && !previous),
         Behavior::MergedWithNext => {
-            let mut acc: Vec<Range<usize>> = Vec::new();
-            let mut previous = false;
-            for (r, m) in parts.into_iter().rev() {
-                match acc.last_mut() {
-                    Some(last) if m && !previous => last.start = r.start,
-                    _ => acc.push(r),
-                }
-                previous = m;
-            }
+            // Right to left: a match joins the part after it.
+            let mut acc = join_parts(parts.into_iter().rev(), |m, previous| m && !previous);
             acc.reverse();
             acc
         }
     }
+}
+
+/// Folds parts, in the order given, into the previous kept part when `joins(this is a match,
+/// the previous part was a match)`; `tokenizers`' folds for the merged behaviors.
+fn join_parts(
+    parts: impl Iterator<Item = (Range<usize>, bool)>,
+    joins: impl Fn(bool, bool) -> bool,
+) -> Vec<Range<usize>> {
+    let mut acc: Vec<Range<usize>> = Vec::new();
+    let mut previous = false;
+    for (r, m) in parts {
+        match acc.last_mut() {
+            Some(last) if joins(m, previous) => {
+                last.start = last.start.min(r.start);
+                last.end = last.end.max(r.end);
+            }
+            _ => acc.push(r),
+        }
+        previous = m;
+    }
+    acc
 }
 
 /// Where `Metaspace` adds its replacement character in front of a word.

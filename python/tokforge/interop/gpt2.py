@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from tokforge.errors import TokforgeIOError, VocabFileError
+from tokforge.interop.hf_json import BYTE_LEVEL_DECODER, added_token, bpe_model, document
 
 __all__ = ["ENDOFTEXT", "read_gpt2"]
 
@@ -93,48 +94,15 @@ def read_gpt2(
     merges_path = os.fspath(merges_txt_path)
     vocab = _read_vocab(vocab_path)
     merges = _read_merges(merges_path, vocab)
-    added = []
-    if ENDOFTEXT in vocab:
-        added.append(
-            {
-                "id": vocab[ENDOFTEXT],
-                "content": ENDOFTEXT,
-                "single_word": False,
-                "lstrip": False,
-                "rstrip": False,
-                "normalized": False,
-                "special": True,
-            }
-        )
-    return {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": added,
-        "normalizer": None,
-        "pre_tokenizer": {
+    added = [added_token(ENDOFTEXT, vocab[ENDOFTEXT])] if ENDOFTEXT in vocab else []
+    return document(
+        added=added,
+        pre_tokenizer={
             "type": "ByteLevel",
             "add_prefix_space": False,
             "trim_offsets": True,
             "use_regex": True,
         },
-        "post_processor": None,
-        "decoder": {
-            "type": "ByteLevel",
-            "add_prefix_space": True,
-            "trim_offsets": True,
-            "use_regex": True,
-        },
-        "model": {
-            "type": "BPE",
-            "dropout": None,
-            "unk_token": None,
-            "continuing_subword_prefix": None,
-            "end_of_word_suffix": None,
-            "fuse_unk": False,
-            "byte_fallback": False,
-            "ignore_merges": False,
-            "vocab": dict(vocab),
-            "merges": merges,
-        },
-    }
+        decoder={**BYTE_LEVEL_DECODER, "add_prefix_space": True, "use_regex": True},
+        model=bpe_model(vocab, merges),
+    )

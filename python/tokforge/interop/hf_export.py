@@ -31,6 +31,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PatternError, PretokenizerError, VocabError
+from .hf_json import BYTE_LEVEL_DECODER, add_specials, added_token, bpe_model, document
 
 if TYPE_CHECKING:
     from ..tokenizer import Tokenizer
@@ -313,48 +314,10 @@ def to_hf_dict(tok: Tokenizer) -> dict[str, Any]:
     # so the special tokens go into the vocabulary too, with their ids. HF cuts them out of the
     # text before pretokenizing, so BPE never meets them.
     vocab = {s: rank for rank, s in strings.items()}
-    for text, id_ in tok.special_tokens.items():
-        if vocab.setdefault(text, id_) != id_:
-            raise VocabError(
-                f"the special token {text!r} is spelled like ordinary token {vocab[text]} in "
-                "HF's byte-level alphabet: one tokenizer.json vocabulary cannot hold both"
-            )
-    added = [
-        {
-            "id": id_,
-            "content": text,
-            "single_word": False,
-            "lstrip": False,
-            "rstrip": False,
-            "normalized": False,
-            "special": True,
-        }
-        for text, id_ in sorted(tok.special_tokens.items(), key=lambda kv: kv[1])
-    ]
-    return {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": added,
-        "normalizer": None,
-        "pre_tokenizer": pre_tokenizer,
-        "post_processor": None,
-        "decoder": {
-            "type": "ByteLevel",
-            "add_prefix_space": False,
-            "trim_offsets": True,
-            "use_regex": False,
-        },
-        "model": {
-            "type": "BPE",
-            "dropout": None,
-            "unk_token": None,
-            "continuing_subword_prefix": None,
-            "end_of_word_suffix": None,
-            "fuse_unk": False,
-            "byte_fallback": False,
-            "ignore_merges": True,
-            "vocab": dict(sorted(vocab.items(), key=lambda kv: kv[1])),
-            "merges": merges,
-        },
-    }
+    add_specials(vocab, tok.special_tokens, " in HF's byte-level alphabet")
+    return document(
+        added=[added_token(text, id_) for text, id_ in tok.special_tokens.items()],
+        pre_tokenizer=pre_tokenizer,
+        decoder=dict(BYTE_LEVEL_DECODER),
+        model=bpe_model(vocab, merges, ignore_merges=True),
+    )

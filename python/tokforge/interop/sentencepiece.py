@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from tokforge.errors import TokforgeError, TokforgeIOError, VocabFileError
+from tokforge.interop.hf_json import added_token, bpe_model, document
 
 __all__ = [
     "BPE",
@@ -467,40 +468,21 @@ def to_hf_dict(model: SentencePieceModel, *, strict: bool = True) -> dict[str, A
     errors, raise :class:`~tokforge.errors.TokforgeError`."""
     _check_convertible(model, strict)
     ts = model.trainer_spec
-    added: list[dict[str, Any]] = []
-    for i, p in enumerate(model.pieces):
-        if p.type in (CONTROL, UNKNOWN, USER_DEFINED):
-            added.append(
-                {
-                    "id": i,
-                    "content": p.piece,
-                    "single_word": False,
-                    "lstrip": False,
-                    "rstrip": False,
-                    "normalized": False,
-                    "special": p.type != USER_DEFINED,
-                }
-            )
+    added = [
+        added_token(p.piece, i, special=p.type != USER_DEFINED)
+        for i, p in enumerate(model.pieces)
+        if p.type in (CONTROL, UNKNOWN, USER_DEFINED)
+    ]
     unk = next(p.piece for p in model.pieces if p.type == UNKNOWN)
-    return {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": added,
-        "normalizer": _normalizer(model.normalizer_spec),
-        "pre_tokenizer": None,
-        "post_processor": None,
-        "decoder": _decoder(model),
-        "model": {
-            "type": "BPE",
-            "dropout": None,
-            "unk_token": unk,
-            "continuing_subword_prefix": None,
-            "end_of_word_suffix": None,
-            "fuse_unk": True,
-            "byte_fallback": ts.byte_fallback,
-            "ignore_merges": False,
-            "vocab": {p.piece: i for i, p in enumerate(model.pieces)},
-            "merges": _merges(model),
-        },
-    }
+    return document(
+        added=added,
+        normalizer=_normalizer(model.normalizer_spec),
+        decoder=_decoder(model),
+        model=bpe_model(
+            {p.piece: i for i, p in enumerate(model.pieces)},
+            _merges(model),
+            byte_fallback=ts.byte_fallback,
+            unk_token=unk,
+            fuse_unk=True,
+        ),
+    )
