@@ -258,6 +258,25 @@ def test_crossing_fixture_really_merges_across_the_meta_space() -> None:
     assert not any(b.startswith("▁") for a, b in llama2["model"]["merges"])
 
 
+def test_merge_parts_and_lineage_follow_the_merge_list() -> None:
+    """``merges`` keeps its meaning (merge k makes id 256 + k) and is None here; the merge list
+    is ``hf_merges``, and ``merge_parts``/``lineage`` follow it."""
+    doc = {
+        "model": {
+            "type": "BPE",
+            "vocab": {"a": 0, "b": 1, "c": 2, "ab": 3, "bc": 4, "abc": 5},
+            "merges": [["b", "c"], ["a", "b"], ["a", "bc"]],
+        }
+    }
+    tok = tokforge.Tokenizer.from_hf_dict(doc)
+    assert tok.merges is None
+    assert tok.hf_merges == [(1, 2, 4), (0, 1, 3), (0, 4, 5)]
+    assert [tok.merge_parts(i) for i in range(6)] == [[0], [1], [2], [0, 1], [1, 2], [0, 4]]
+    assert str(tok.lineage(5)).splitlines() == ["[b][c] -> [bc] 4", "[a][bc] -> [abc] 5"]
+    with pytest.raises(TokforgeError, match="encode_with_unstable"):
+        tok.encode_with_unstable("abc")
+
+
 def test_merge_list_order_not_ranks_decides() -> None:
     """A vocabulary whose merge list disagrees with its id order: tiktoken's rule (lowest id of
     the merged token) would give ``ab|c``; the merge list says ``(b, c)`` first."""

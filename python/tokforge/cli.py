@@ -112,7 +112,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "pattern": tok.pattern,
         "special_tokens": tok.special_tokens,
         "byte_fallback": tok.byte_fallback is not None,
-        "merges": None if tok.merges is None else len(tok.merges),
+        "merges": len(tok.merges or tok.hf_merges or []) or None,
     }
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))

@@ -607,7 +607,17 @@ class Tokenizer:
             data = self.decode_single_token_bytes(rank)
         if self.token_kind(rank) != "ordinary":
             return [rank]
+        if self._core.hf_json is not None:
+            # A merge-list model: the first merge that makes the token (none: a base symbol).
+            return list(self._hf_parts.get(rank, (rank,)))
         return self._core.merge_parts_below(data, rank)
+
+    @functools.cached_property
+    def _hf_parts(self) -> dict[int, tuple[int, int]]:
+        parts: dict[int, tuple[int, int]] = {}
+        for a, b, new in self._core.hf_merges or ():
+            parts.setdefault(new, (a, b))
+        return parts
 
     def explain(self, text: str) -> Any:
         """Each token of ``text``: id, bytes, printable form and character span, with terminal,
@@ -779,8 +789,16 @@ class Tokenizer:
 
     @property
     def merges(self) -> list[tuple[int, int]] | None:
-        """The merges, for a vocabulary defined by them (trained by tokforge)."""
+        """The merges, for a byte-level vocabulary defined by them (trained by tokforge): merge
+        ``k`` makes id ``256 + k``. ``None`` otherwise; a tokenizer read from tokenizer.json
+        has :attr:`hf_merges` instead."""
         return self._core.merges
+
+    @property
+    def hf_merges(self) -> list[tuple[int, int, int]] | None:
+        """For a tokenizer read from tokenizer.json (or SentencePiece / GPT-2 files): its merge
+        list, in priority order, as ``(left, right, merged)`` ids."""
+        return self._core.hf_merges
 
     @property
     def byte_fallback(self) -> list[int] | None:

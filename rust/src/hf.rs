@@ -825,15 +825,16 @@ impl MergeModel {
         !self.merges.keys().any(|(_, b)| starts_with_c.contains(b))
     }
 
-    /// The merges as (left, right) id pairs in priority order.
-    pub fn merge_list(&self) -> Vec<(Rank, Rank)> {
-        let mut v: Vec<(u32, Rank, Rank)> = self
+    /// The merges as (left, right, merged) ids in priority order (a pair listed twice keeps
+    /// its first place, as when encoding).
+    pub fn merge_list(&self) -> Vec<(Rank, Rank, Rank)> {
+        let mut v: Vec<(u32, Rank, Rank, Rank)> = self
             .merges
             .iter()
-            .map(|(&(a, b), &(p, _))| (p, a, b))
+            .map(|(&(a, b), &(p, new))| (p, a, b, new))
             .collect();
         v.sort_unstable();
-        v.into_iter().map(|(_, a, b)| (a, b)).collect()
+        v.into_iter().map(|(_, a, b, new)| (a, b, new)).collect()
     }
 }
 

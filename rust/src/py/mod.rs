@@ -869,10 +869,13 @@ impl PyCore {
 
     #[getter]
     fn merges(&self) -> Option<Vec<(Rank, Rank)>> {
-        if let Some(h) = self.enc.hf() {
-            return Some(h.model().merge_list());
-        }
         self.merges.clone()
+    }
+
+    /// For a tokenizer read from tokenizer.json: its merge list as (left, right, merged) ids.
+    #[getter]
+    fn hf_merges(&self) -> Option<Vec<(Rank, Rank, Rank)>> {
+        self.enc.hf().map(|h| h.model().merge_list())
     }
 
     #[getter]
