@@ -258,6 +258,72 @@ def test_crossing_fixture_really_merges_across_the_meta_space() -> None:
     assert not any(b.startswith("▁") for a, b in llama2["model"]["merges"])
 
 
+# The other normalizers and pre-tokenizers tokforge reads, in configurations no family above
+# uses (no unknown-free alphabet either: unseen characters become <unk>).
+OTHER_COMPONENTS = {
+    "nfkc-lower-strip": (
+        lambda: normalizers.Sequence(
+            [normalizers.NFKC(), normalizers.Lowercase(), normalizers.Strip()]
+        ),
+        lambda: pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Digits(individual_digits=True)]
+        ),
+    ),
+    "nfd-replace-whitespace": (
+        lambda: normalizers.Sequence([normalizers.NFD(), normalizers.Replace(Regex(r"\s+"), " ")]),
+        lambda: pre_tokenizers.Sequence(
+            [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=False)]
+        ),
+    ),
+    "nfc-split-behaviors": (
+        lambda: normalizers.NFC(),
+        lambda: pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(r"\s+"), behavior="merged_with_next"),
+                pre_tokenizers.Split(" ", behavior="contiguous", invert=True),
+                pre_tokenizers.Split(Regex(r"[,.]"), behavior="merged_with_previous"),
+            ]
+        ),
+    ),
+}
+
+
+def build_other(name: str) -> tuple[Any, tokforge.Tokenizer]:
+    if name not in _OTHER:
+        norm, pre = OTHER_COMPONENTS[name]
+        hf = tokenizers.Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=False))
+        hf.normalizer = norm()
+        hf.pre_tokenizer = pre()
+        lines = [line for c in CORPORA for line in corpus_text(c)[:100_000].splitlines()]
+        hf.train_from_iterator(
+            lines,
+            trainers.BpeTrainer(vocab_size=2000, special_tokens=["<unk>"], show_progress=False),
+        )
+        _OTHER[name] = (hf, tokforge.Tokenizer.from_hf_dict(json.loads(hf.to_str())))
+    return _OTHER[name]
+
+
+_OTHER: dict[str, tuple[Any, tokforge.Tokenizer]] = {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(OTHER_COMPONENTS))
+def test_other_components_equal_tokenizers(name: str) -> None:
+    hf, tok = build_other(name)
+    for corpus in CORPORA:
+        docs = documents(corpus_text(corpus))[:300]
+        assert tok.encode_batch(docs, allowed_special="all") == hf_ids(hf, docs), corpus
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(text=text_strategy)
+    def check(text: str) -> None:
+        assert (
+            tok.encode(text, allowed_special="all") == hf.encode(text, add_special_tokens=False).ids
+        )
+
+    check()
+
+
 def test_merge_parts_and_lineage_follow_the_merge_list() -> None:
     """``merges`` keeps its meaning (merge k makes id 256 + k) and is None here; the merge list
     is ``hf_merges``, and ``merge_parts``/``lineage`` follow it."""
