@@ -39,17 +39,11 @@ def corpus_text(name: str) -> str:
 
 
 def documents(text: str, size: int = 4096) -> list[str]:
-    """Cuts text into ~size-byte documents at character boundaries (the benchmark's unit)."""
-    data = text.encode("utf-8")
-    out = []
-    start = 0
-    while start < len(data):
-        end = min(start + size, len(data))
-        while end < len(data) and (data[end] & 0xC0) == 0x80:
-            end += 1
-        out.append(data[start:end].decode("utf-8"))
-        start = end
-    return out
+    """Cuts text into ~size-byte documents at character boundaries (the benchmark's unit: the
+    same function the benchmarks use)."""
+    from tokforge.bench_cli import documents as cut
+
+    return cut(text, size)
 
 
 @pytest.fixture(scope="session")

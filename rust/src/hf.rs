@@ -106,13 +106,8 @@ pub enum Normalizer {
         content: String,
     },
     /// Replaces every match of a regex (the replacement is literal).
-    ReplaceRegex {
-        regex: RegexPretokenizer,
-        content: String,
-    },
-    /// The same, for a regex a hand-written scanner implements.
-    ReplaceScanned {
-        scanner: Box<dyn Pretokenizer>,
+    ReplaceMatches {
+        pattern: Box<dyn Pretokenizer>,
         content: String,
     },
     /// A SentencePiece `precompiled_charsmap` (e.g. `nmt_nfkc`). `tokenizers` applies it per
@@ -277,9 +272,8 @@ impl Normalizer {
                     map.normalize_like_hf(&s)
                 }
             }
-            Normalizer::ReplaceRegex { regex, content } => replace_matches(&s, regex, content)?,
-            Normalizer::ReplaceScanned { scanner, content } => {
-                replace_matches(&s, scanner.as_ref(), content)?
+            Normalizer::ReplaceMatches { pattern, content } => {
+                replace_matches(&s, pattern.as_ref(), content)?
             }
         })
     }
@@ -313,9 +307,8 @@ pub enum Behavior {
 /// What a split looks for.
 #[derive(Debug)]
 pub enum Matcher {
-    Regex(RegexPretokenizer),
-    /// A hand-written scanner for a known pattern (same matches as the regex).
-    Scanner(Box<dyn Pretokenizer>),
+    /// A regex: fancy-regex, or for a known pattern its hand-written scanner (see [`compile`]).
+    Pattern(Box<dyn Pretokenizer>),
     /// A literal string; non-overlapping occurrences, left to right.
     Literal(String),
     /// One character; each occurrence is a match.
@@ -338,16 +331,9 @@ impl Matcher {
             out.push((r, true));
         };
         match self {
-            Matcher::Regex(re) => {
+            Matcher::Pattern(p) => {
                 let mut ranges = Vec::new();
-                re.split(s, &mut ranges)?;
-                for r in ranges {
-                    push_match(out, r);
-                }
-            }
-            Matcher::Scanner(sc) => {
-                let mut ranges = Vec::new();
-                sc.split(s, &mut ranges)?;
+                p.split(s, &mut ranges)?;
                 for r in ranges {
                     push_match(out, r);
                 }
@@ -379,29 +365,6 @@ impl Matcher {
             for part in out.iter_mut() {
                 part.1 = !part.1;
             }
-        }
-        Ok(())
-    }
-
-    /// [`Matcher::find`] for a regex, without building a matcher.
-    fn find_regex(
-        re: &RegexPretokenizer,
-        s: &str,
-        out: &mut Vec<(Range<usize>, bool)>,
-    ) -> Result<()> {
-        let mut ranges = Vec::new();
-        re.split(s, &mut ranges)?;
-        out.clear();
-        let mut prev = 0;
-        for r in ranges {
-            if prev != r.start {
-                out.push((prev..r.start, false));
-            }
-            prev = r.end;
-            out.push((r, true));
-        }
-        if prev != s.len() {
-            out.push((prev..s.len(), false));
         }
         Ok(())
     }
@@ -476,7 +439,7 @@ pub enum PreTokenizer {
     /// splits with [`BYTE_LEVEL_PATTERN`] if `regex` is set; the model then sees bytes.
     ByteLevel {
         add_prefix_space: bool,
-        regex: Option<RegexPretokenizer>,
+        regex: Option<Matcher>,
     },
 }
 
@@ -560,7 +523,7 @@ impl PreTokenizer {
                     }
                     match regex {
                         Some(re) => {
-                            Matcher::find_regex(re, words.text(&w), scratch)?;
+                            re.find(words.text(&w), false, scratch)?;
                             push_parts(&mut out, &w, scratch, Behavior::Isolated);
                         }
                         None if !w.range.is_empty() => out.push(w),
@@ -1032,18 +995,24 @@ fn flatten<'a>(v: &'a Value, list_key: &str, path: &str, what: &str) -> Result<V
     }
 }
 
+/// A regex as a pretokenizer: the exact hand-written scanner for Llama 3's, Qwen 2's and the
+/// presets' patterns (as [`crate::pretokenize::PretokenizerSpec::build`] does), else fancy-regex.
+fn compile(pattern: &str) -> Result<Box<dyn Pretokenizer>> {
+    match crate::scan::for_pattern(pattern) {
+        Some(scanner) => Ok(scanner),
+        None => Ok(Box::new(RegexPretokenizer::new(pattern)?)),
+    }
+}
+
 fn regex_or_string(v: &Value, path: &str, what: &str) -> Result<Matcher> {
     let p = field(v, "pattern").ok_or_else(|| bad(path, format!("{what} needs a pattern")))?;
     if let Some(s) = p.get("String").and_then(Value::as_str) {
         return Ok(Matcher::Literal(s.to_string()));
     }
     if let Some(r) = p.get("Regex").and_then(Value::as_str) {
-        // Llama 3's, Qwen 2's and the presets' patterns get their exact hand-written scanner.
-        if let Some(scanner) = crate::scan::for_pattern(r) {
-            return Ok(Matcher::Scanner(scanner));
-        }
-        let re = RegexPretokenizer::new(r).map_err(|e| bad(path, format!("{what}: {e}")))?;
-        return Ok(Matcher::Regex(re));
+        return Ok(Matcher::Pattern(
+            compile(r).map_err(|e| bad(path, format!("{what}: {e}")))?,
+        ));
     }
     Err(bad(
         path,
@@ -1086,13 +1055,9 @@ fn parse_normalizer(v: &Value, path: &str, sentencepiece: bool) -> Result<Vec<No
                 let content = string(step, "content", path, "Replace")?.to_string();
                 match regex_or_string(step, path, "Replace normalizer")? {
                     Matcher::Literal(pattern) => Normalizer::ReplaceStr { pattern, content },
-                    Matcher::Regex(regex) => Normalizer::ReplaceRegex { regex, content },
-                    Matcher::Scanner(sc) => Normalizer::ReplaceScanned {
-                        scanner: sc,
-                        content,
-                    },
+                    Matcher::Pattern(pattern) => Normalizer::ReplaceMatches { pattern, content },
                     Matcher::Chars(_) | Matcher::Char(_) => {
-                        unreachable!("regex_or_string makes only Literal, Regex and Scanner")
+                        unreachable!("regex_or_string makes only Literal and Pattern")
                     }
                 }
             }
@@ -1175,7 +1140,7 @@ fn parse_pretokenizer(v: &Value, path: &str) -> Result<Vec<PreTokenizer>> {
             "ByteLevel" => PreTokenizer::ByteLevel {
                 add_prefix_space: flag(step, "add_prefix_space", true, path, "ByteLevel")?,
                 regex: if flag(step, "use_regex", true, path, "ByteLevel")? {
-                    Some(RegexPretokenizer::new(BYTE_LEVEL_PATTERN)?)
+                    Some(Matcher::Pattern(compile(BYTE_LEVEL_PATTERN)?))
                 } else {
                     None
                 },
@@ -1195,7 +1160,7 @@ fn parse_pretokenizer(v: &Value, path: &str) -> Result<Vec<PreTokenizer>> {
                 invert: false,
             },
             "Whitespace" => PreTokenizer::Split {
-                matcher: Matcher::Regex(RegexPretokenizer::new(r"\w+|[^\w\s]+")?),
+                matcher: Matcher::Pattern(compile(r"\w+|[^\w\s]+")?),
                 behavior: Behavior::Removed,
                 invert: true,
             },
