@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -229,33 +230,32 @@ class Tokenizer:
             raise VocabFileError(f"{p}: the file is empty: no tokens")
         if _looks_like_sentencepiece(data):
             return cls.from_sentencepiece(p)
-        head = data[:4096].lstrip()
+        head = data[:65536].lstrip()
         if head.startswith(b"{"):
-            try:
-                doc = json.loads(data) if len(data) < (1 << 31) else None
-            except ValueError as e:
-                raise VocabFileError(f"{p}: not valid JSON: {e}") from None
-            if not isinstance(doc, dict):
-                raise VocabFileError(f"{p}: a JSON file that is not a tokenizer")
-            fmt = doc.get("format")
-            if doc and all(isinstance(v, int) for v in doc.values()):
-                # GPT-2's vocab.json: token -> id (a token may well be "format" or "model").
+            # Which JSON format, from the start of the file: each reader parses the whole file
+            # once (a 5 MB tokenizer.json parsed here too would be parsed twice).
+            kind = _json_kind(head)
+            if kind == "tokforge":
+                func = pretokenizer if callable(pretokenizer) else None
+                core = _core.CoreBPE.from_json_bytes(data, path=str(p), callable=func)
+                return cls._from_core(core, func)
+            if kind == "hf":
+                return cls._from_hf_bytes(data, path=str(p), name=_hf_name(p))
+            if kind == "gpt2":
                 merges = p.with_name("merges.txt")
                 if not merges.is_file():
                     raise VocabFileError(
                         f"{p}: a GPT-2 vocab.json needs merges.txt beside it ({merges} is missing)"
                     )
                 return cls.from_gpt2(p, merges)
-            if fmt is None and isinstance(doc.get("model"), dict):
-                return cls._from_hf_bytes(data, path=str(p), name=_hf_name(p))
-            if fmt != "tokforge":
-                raise VocabFileError(
-                    f"{p}: a JSON file that is neither a tokforge tokenizer, a Hugging Face "
-                    "tokenizer.json nor a GPT-2 vocab.json"
-                )
-            func = pretokenizer if callable(pretokenizer) else None
-            core = _core.CoreBPE.from_json_bytes(data, path=str(p), callable=func)
-            return cls._from_core(core, func)
+            try:
+                json.loads(data)
+            except ValueError as e:
+                raise VocabFileError(f"{p}: not valid JSON: {e}") from None
+            raise VocabFileError(
+                f"{p}: a JSON file that is neither a tokforge tokenizer, a Hugging Face "
+                "tokenizer.json nor a GPT-2 vocab.json"
+            )
         known = known_rank_file(data)
         if known is not None and pattern is None and pretokenizer is None:
             name, preset, specials = known
@@ -862,6 +862,25 @@ def _read_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as e:
         raise TokforgeIOError(f"{path}: {e.strerror or e}") from e
+
+
+_TOKFORGE_JSON = re.compile(rb'"format"\s*:\s*"tokforge"')
+_HF_JSON = re.compile(rb'"model"\s*:\s*\{')
+_GPT2_VOCAB = re.compile(rb'\{\s*"(?:[^"\\]|\\.)*"\s*:\s*-?\d')
+
+
+def _json_kind(head: bytes) -> str | None:
+    """``tokforge``, ``hf`` or ``gpt2`` for the start of a JSON object, or ``None``. tokforge
+    files say ``"format": "tokforge"`` first; a tokenizer.json has a ``"model"`` object; a
+    GPT-2 vocab.json maps token strings to numbers (a token may be spelled ``model``, but its
+    value is a number, not an object)."""
+    if _TOKFORGE_JSON.search(head):
+        return "tokforge"
+    if _GPT2_VOCAB.match(head):
+        return "gpt2"
+    if _HF_JSON.search(head):
+        return "hf"
+    return None
 
 
 def _looks_like_sentencepiece(data: bytes) -> bool:
