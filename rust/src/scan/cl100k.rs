@@ -21,8 +21,10 @@
 
 use std::ops::Range;
 
+use super::block::split_blocks;
+use super::classes::classes;
 use super::classes::{folds_to, is_word_prefix, Classes, LETTER, NUM, PUNCT};
-use super::{byte_run, split_with, ws_run};
+use super::{byte_run, ws_run};
 use crate::error::Result;
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec, CL100K_PATTERN};
 
@@ -41,7 +43,9 @@ pub struct Cl100kScanner;
 
 impl Pretokenizer for Cl100kScanner {
     fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> Result<()> {
-        split_with(text, out, piece_end);
+        let cls = classes();
+        let b = text.as_bytes();
+        split_blocks(text, out, 3, |i| piece_end(cls, b, i));
         Ok(())
     }
 
@@ -110,8 +114,10 @@ impl Llama3Scanner {
 impl Pretokenizer for Llama3Scanner {
     fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> Result<()> {
         let digits = self.digits;
-        split_with(text, out, |c, b, i| {
-            family_piece_end::<false>(c, b, i, digits)
+        let cls = classes();
+        let b = text.as_bytes();
+        split_blocks(text, out, digits as u32, |i| {
+            family_piece_end::<false>(cls, b, i, digits)
         });
         Ok(())
     }

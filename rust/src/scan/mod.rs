@@ -56,6 +56,7 @@
 //! 181/191/113 against 504/514/419 (same machine, back to back). Kept: the two-level table,
 //! 47 KB, built in about 1 ms on first use.
 
+mod block;
 mod cl100k;
 mod classes;
 mod gpt2;

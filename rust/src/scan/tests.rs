@@ -239,6 +239,52 @@ fn random_strings_match_the_regex() {
     }
 }
 
+/// Mostly ASCII text longer than the 64-byte windows of `block.rs`, from an alphabet dense in
+/// what its rules tell apart: contraction letters in both cases after `'`, every ASCII
+/// whitespace byte, punctuation runs before letters and newlines, digit runs, and now and then
+/// a non-ASCII letter, space or ideograph where a window must stop.
+fn ascii_text(rng: &mut Rng) -> String {
+    #[rustfmt::skip]
+    const ASCII: &[&str] = &[
+        "a", "s", "S", "d", "D", "m", "t", "T", "l", "L", "v", "V", "e", "E", "r", "R", "x", "Z",
+        "0", "1", "9", " ", " ", " ", "  ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c", "'", "'",
+        ".", "(", "/", "-", "\"", "\0", "\x7f", "\x1f", "ſ", "é", "ü", "\u{a0}", "中", "Ⅻ",
+    ];
+    let n = 60 + rng.below(240);
+    let mut s = String::new();
+    for _ in 0..n {
+        // High bytes one time in twelve; runs of one fragment now and then.
+        let frag = loop {
+            let f = ASCII[rng.below(ASCII.len())];
+            if f.is_ascii() || rng.below(4) == 0 {
+                break f;
+            }
+        };
+        let times = if rng.below(20) == 0 {
+            1 + rng.below(70)
+        } else {
+            1
+        };
+        for _ in 0..times {
+            s.push_str(frag);
+        }
+    }
+    s
+}
+
+#[test]
+fn ascii_windows_match_the_regex() {
+    let mut rng = Rng(0x64_B10C);
+    let texts: Vec<String> = (0..4000).map(|_| ascii_text(&mut rng)).collect();
+    for (name, pattern) in all_scanned() {
+        let scan = scanner(pattern);
+        let re = RegexPretokenizer::new(pattern).unwrap();
+        for text in &texts {
+            assert_same(name, &*scan, &re, text);
+        }
+    }
+}
+
 #[test]
 fn every_pair_and_triple_of_kinds_matches_the_regex() {
     // One representative per class the patterns distinguish, in every order of two and three.
