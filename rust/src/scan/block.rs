@@ -51,6 +51,8 @@ use std::ops::Range;
 pub(crate) struct Masks {
     /// `[A-Za-z]`.
     letter: u64,
+    /// `[A-Z]`.
+    upper: u64,
     /// `[0-9]`.
     digit: u64,
     /// `\r`, `\n`.
@@ -63,6 +65,8 @@ pub(crate) struct Masks {
     high: u64,
     /// `'`.
     quote: u64,
+    /// `/`.
+    slash: u64,
     /// `[sdmtSDMT]`.
     sdmt: u64,
     /// `[lL]`.
@@ -87,12 +91,14 @@ pub(crate) fn masks_scalar(w: &[u8; 64]) -> Masks {
             }
         };
         set(&mut m.letter, lower.is_ascii_lowercase());
+        set(&mut m.upper, c.is_ascii_uppercase());
         set(&mut m.digit, c.is_ascii_digit());
         set(&mut m.nl, c == b'\r' || c == b'\n');
         set(&mut m.ws, c == b' ' || c == b'\t' || c == 0x0B || c == 0x0C);
         set(&mut m.space, c == b' ');
         set(&mut m.high, c >= 0x80);
         set(&mut m.quote, c == b'\'');
+        set(&mut m.slash, c == b'/');
         set(&mut m.sdmt, matches!(lower, b's' | b'd' | b'm' | b't'));
         set(&mut m.ell, lower == b'l');
         set(&mut m.vr, lower == b'v' || lower == b'r');
@@ -126,6 +132,7 @@ pub(crate) fn masks(w: &[u8; 64]) -> Masks {
             let ascii = !high;
             m.high |= high;
             m.letter |= bits(range(lower, b'a', 26)) & ascii;
+            m.upper |= bits(range(x, b'A', 26)) & ascii;
             m.digit |= bits(range(x, b'0', 10)) & ascii;
             m.nl |= bits(_mm_or_si128(eq(b'\r'), eq(b'\n')));
             let sp = eq(b' ');
@@ -135,6 +142,7 @@ pub(crate) fn masks(w: &[u8; 64]) -> Masks {
                 _mm_or_si128(eq(0x0B), eq(0x0C)),
             ));
             m.quote |= bits(eq(b'\''));
+            m.slash |= bits(eq(b'/'));
             m.sdmt |= bits(_mm_or_si128(
                 _mm_or_si128(leq(b's'), leq(b'd')),
                 _mm_or_si128(leq(b'm'), leq(b't')),
@@ -154,9 +162,10 @@ pub(crate) fn masks(w: &[u8; 64]) -> Masks {
 }
 
 /// The piece starts of a window (bit 0, the window's own start, included) and the bound below
-/// which they are final (see the module docs); `digits` is the pattern's `\p{N}{1,digits}`.
+/// which they are final (see the module docs); `digits` is the pattern's `\p{N}{1,digits}`,
+/// and `O200K` picks o200k's rules over cl100k's (see the module docs).
 #[inline(always)]
-pub(crate) fn boundaries(m: &Masks, digits: u32) -> (u64, u32) {
+pub(crate) fn boundaries<const O200K: bool>(m: &Masks, digits: u32) -> (u64, u32) {
     // Only the bytes before the first high byte are known.
     let known_len = m.high.trailing_zeros();
     let known = if known_len == 64 {
@@ -172,23 +181,55 @@ pub(crate) fn boundaries(m: &Masks, digits: u32) -> (u64, u32) {
     let ws = m.ws & known;
     let space = m.space & known;
     let punct = known & !(letter | digit | nl | ws);
+    let mut limit = 64;
 
-    // 1. Contractions.
-    let may_start = prev(letter | digit | nl | (ws & !space)) | 1;
-    let q = m.quote & known & may_start;
+    // 1. Contractions: `'` and `[sdmt]`, `ll`, `ve` or `re` in any case. cl100k: a piece of
+    // its own where a piece may start; o200k: the end of the word right before the `'`.
+    let q = if O200K {
+        m.quote & known & prev(letter)
+    } else {
+        m.quote & known & (prev(letter | digit | nl | (ws & !space)) | 1)
+    };
     let q1 = q & next(m.sdmt);
     let q2 = q & ((next(m.ell) & next(next(m.ell))) | (next(m.vr) & next(next(m.e))));
     let q2 = q2 & !q1;
     let contraction = q1 | q2;
-    let body = (q1 << 1) | (q2 << 1) | (q2 << 2);
+    let body = contraction | (contraction << 1) | (q2 << 2);
     let after_contraction = (q1 << 2) | (q2 << 3);
+    if O200K {
+        // A contraction right after another one ends a word only if that word did not end
+        // with the first one (`I'M'S` is `I'M` then `'S`, `I'M'S'T` then `'S'T`): a chain of
+        // them is left to the scalar scanner.
+        let chained = contraction & after_contraction;
+        if chained != 0 {
+            limit = chained.trailing_zeros().saturating_sub(3);
+        }
+    }
     let letter = letter & !body;
-    let punct = punct & !contraction;
+    // `chain`: the newlines right after a punctuation run, which its piece takes (`[\r\n]*`;
+    // o200k's `[\r\n/]*` goes on over slashes after the first newline).
+    let punct = punct & !body;
+    let chain_start = nl & prev(punct);
+    let chain = if O200K {
+        // A slash of the chain is punctuation, so a newline after it is also a `chain_start`:
+        // the carry trick below would see two starts in one run. Fill rightwards instead.
+        fill_right(chain_start, nl | (m.slash & known))
+    } else {
+        // Carry each start through its run of newlines.
+        nl & !nl.wrapping_add(chain_start)
+    };
+    let punct = punct & !chain;
 
     // 2, 3. Letters and their prefix.
     let letter_start = letter & !prev(letter);
     let prefix = next(letter_start) & (ws | (punct & !prev(punct | space)));
-    let mut b = contraction | after_contraction | prefix | (letter_start & !prev(prefix));
+    let mut b = after_contraction | prefix | (letter_start & !prev(prefix));
+    if O200K {
+        // o200k's words are `U*W+` or `U+W*`: a capital right after a small letter starts one.
+        b |= m.upper & letter & prev(letter & !m.upper);
+    } else {
+        b |= contraction;
+    }
 
     // 3. Digits, in groups of `digits` from each run's start.
     let digit_start = digit & !prev(digit);
@@ -210,9 +251,7 @@ pub(crate) fn boundaries(m: &Masks, digits: u32) -> (u64, u32) {
     let punct_start = punct & !prev(punct);
     b |= (punct_start & !prev(space)) | (next(punct_start) & space);
 
-    // 5. Whitespace. `chain`: the newlines right after a punctuation run, which its piece takes.
-    let chain_start = nl & prev(punct);
-    let chain = nl & !nl.wrapping_add(chain_start);
+    // 5. Whitespace, but for the chain.
     let white = (ws | nl) & !chain;
     b |= white & !prev(white);
     // The last character of a run, when it is an `S` and a known non-space character follows.
@@ -240,14 +279,26 @@ pub(crate) fn boundaries(m: &Masks, digits: u32) -> (u64, u32) {
     } else {
         63 - starts.leading_zeros()
     };
-    let limit = last_run.min(known_len.saturating_sub(3));
+    let limit = limit.min(last_run).min(known_len.saturating_sub(3));
     (b | 1, limit)
+}
+
+/// The bits of `set` reachable from a bit of `from` (a subset of `set`) by steps to the next
+/// bit inside `set`: doubling steps, six of them for 64 bits.
+#[inline(always)]
+fn fill_right(from: u64, set: u64) -> u64 {
+    let (mut r, mut x) = (from, set);
+    for k in [1, 2, 4, 8, 16, 32] {
+        r |= (r << k) & x;
+        x &= x << k;
+    }
+    r
 }
 
 /// Splits `text` into `out` with `piece_end` (the exact scalar scanner), taking ASCII windows
 /// 64 bytes at a time through [`boundaries`].
 #[inline(always)]
-pub(crate) fn split_blocks(
+pub(crate) fn split_blocks<const O200K: bool>(
     text: &str,
     out: &mut Vec<Range<usize>>,
     digits: u32,
@@ -271,7 +322,7 @@ pub(crate) fn split_blocks(
             }
             let w: &[u8; 64] = b[i..i + 64].try_into().expect("64 bytes");
             let m = masks(w);
-            let (mut bits, limit) = boundaries(&m, digits);
+            let (mut bits, limit) = boundaries::<O200K>(&m, digits);
             // Keep the final ones: bits below `limit`.
             bits &= (1u64 << limit) - 1;
             if bits > 1 {

@@ -45,7 +45,7 @@ impl Pretokenizer for Cl100kScanner {
     fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> Result<()> {
         let cls = classes();
         let b = text.as_bytes();
-        split_blocks(text, out, 3, |i| piece_end(cls, b, i));
+        split_blocks::<false>(text, out, 3, |i| piece_end(cls, b, i));
         Ok(())
     }
 
@@ -116,7 +116,7 @@ impl Pretokenizer for Llama3Scanner {
         let digits = self.digits;
         let cls = classes();
         let b = text.as_bytes();
-        split_blocks(text, out, digits as u32, |i| {
+        split_blocks::<false>(text, out, digits as u32, |i| {
             family_piece_end::<false>(cls, b, i, digits)
         });
         Ok(())

@@ -25,8 +25,10 @@
 
 use std::ops::Range;
 
+use super::block::split_blocks;
+use super::classes::classes;
 use super::classes::{folds_to, is_word_prefix, Classes, NUM, O_BOTH, O_LOWER, O_UPPER, PUNCT};
-use super::{byte_run, split_with, ws_run};
+use super::{byte_run, ws_run};
 use crate::error::Result;
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec, O200K_PATTERN};
 
@@ -48,7 +50,9 @@ pub struct O200kScanner;
 
 impl Pretokenizer for O200kScanner {
     fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> Result<()> {
-        split_with(text, out, piece_end);
+        let cls = classes();
+        let b = text.as_bytes();
+        split_blocks::<true>(text, out, 3, |i| piece_end(cls, b, i));
         Ok(())
     }
 
