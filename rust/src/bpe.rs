@@ -200,7 +200,9 @@ fn merge_short_bytes_into(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
     // for them cost 5% of encode time on long letter runs (`memset` in `perf report`). The
     // classes between help Japanese and Chinese, whose pieces are runs of 30 to 100 bytes.
     match piece.len() {
-        0..=32 => merge_short_bytes_n::<32>(vocab, piece, out),
+        0..=8 => merge_short_bytes_n::<8>(vocab, piece, out),
+        9..=16 => merge_short_bytes_n::<16>(vocab, piece, out),
+        17..=32 => merge_short_bytes_n::<32>(vocab, piece, out),
         33..=64 => merge_short_bytes_n::<64>(vocab, piece, out),
         65..=128 => merge_short_bytes_n::<128>(vocab, piece, out),
         _ => merge_short_bytes_n::<SMALL_IDS>(vocab, piece, out),

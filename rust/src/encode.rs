@@ -92,7 +92,7 @@ use crate::bpe;
 use crate::error::{Result, TokforgeError};
 use crate::hf::HfPipeline;
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
-use crate::vocab::{Rank, TokenKind, Vocab};
+use crate::vocab::{PieceKey, Rank, TokenKind, Vocab};
 
 /// Which special tokens a call treats as special (`allowed`) and which make it fail when their
 /// text appears (`disallowed`); the rest are encoded as ordinary text. Indexed like
@@ -320,14 +320,14 @@ impl Encoder {
                         .filter(|_| word.len() <= CACHE_MAX_PIECE)
                     {
                         Some(cache) => {
-                            let h = hash_piece(word);
-                            if let Some(ids) = cache.get(h, word) {
+                            let key = PieceKey::of(word);
+                            if let Some(ids) = cache.get(&key, word) {
                                 out.extend_from_slice(ids);
                                 return Ok(());
                             }
                             let b = out.len();
                             hf.model().encode_word(word, out)?;
-                            cache.insert(h, word, &out[b..], HF_CACHE_MAX_ENTRIES);
+                            cache.insert(&key, word, &out[b..], HF_CACHE_MAX_ENTRIES);
                             Ok(())
                         }
                         None => hf.model().encode_word(word, out),
@@ -353,30 +353,44 @@ impl Encoder {
         // measured a little better than 6 and 3 (cold en_docs 107/101/102 MB/s, man_ru
         // 84/77/75). Tried and dropped: a two-stage pipeline that also looked pieces up D ahead
         // and prefetched their piece-cache slot; no faster (en_docs 94-97 against 98-99), and
-        // more code.
+        // more code. The keys computed for the prefetch wait in a ring for their piece, so each
+        // piece is hashed once, for the token map and the piece cache alike.
         const AHEAD: usize = 12;
-        for r in ranges.iter().take(AHEAD) {
-            self.vocab.prefetch(&bytes[r.clone()]);
+        const RING: usize = 16;
+        let whole_words = bytes.len() >= 8;
+        let key_of = |r: &Range<usize>| {
+            if whole_words {
+                PieceKey::at(bytes, r.start, r.end)
+            } else {
+                PieceKey::of(&bytes[r.clone()])
+            }
+        };
+        let mut ring = [PieceKey::default(); RING];
+        for (k, r) in ranges.iter().take(AHEAD).enumerate() {
+            ring[k] = key_of(r);
+            self.vocab.prefetch(&ring[k]);
         }
         self.caches.with(|mut cache| {
             for (k, r) in ranges.iter().enumerate() {
                 if let Some(ahead) = ranges.get(k + AHEAD) {
-                    self.vocab.prefetch(&bytes[ahead.clone()]);
+                    let key = key_of(ahead);
+                    self.vocab.prefetch(&key);
+                    ring[(k + AHEAD) % RING] = key;
                 }
+                let key = ring[k % RING];
                 let piece = &bytes[r.clone()];
                 let before = out.len();
-                if let Some(id) = self.vocab.rank(piece) {
+                if let Some(id) = self.vocab.rank_key(piece, &key) {
                     out.push(id);
                 } else if let Some(cache) = cache
                     .as_deref_mut()
                     .filter(|_| piece.len() <= CACHE_MAX_PIECE)
                 {
-                    let h = hash_piece(piece);
-                    match cache.get(h, piece) {
+                    match cache.get(&key, piece) {
                         Some(ids) => out.extend_from_slice(ids),
                         None => {
                             bpe::merge_bytes_into(&self.vocab, piece, out);
-                            cache.insert(h, piece, &out[before..], CACHE_MAX_ENTRIES);
+                            cache.insert(&key, piece, &out[before..], CACHE_MAX_ENTRIES);
                         }
                     }
                 } else {
@@ -664,9 +678,11 @@ struct PieceCache {
     ids: Vec<Rank>,
 }
 
+/// A cached piece: its first 8 bytes (so a piece of up to 8 bytes is compared in one step, and
+/// a longer one mostly), where the rest of it and its ids are.
 #[derive(Clone, Copy, Default)]
 struct CacheSlot {
-    hash: u64,
+    head: u64,
     key_at: u32,
     key_len: u32,
     ids_at: u32,
@@ -674,29 +690,46 @@ struct CacheSlot {
 }
 
 impl PieceCache {
+    /// Slots of a new cache: en_docs holds about 15k distinct multi-token pieces, so starting
+    /// small only costs rehashing.
+    const FIRST_SLOTS: usize = 1 << 13;
+
     #[inline]
-    fn get(&self, hash: u64, piece: &[u8]) -> Option<&[Rank]> {
+    fn get(&self, key: &PieceKey, piece: &[u8]) -> Option<&[Rank]> {
         if self.slots.is_empty() {
             return None;
         }
         let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
+        let mut i = key.hash as usize & mask;
         loop {
             let s = &self.slots[i];
             if s.key_len == 0 {
                 return None;
             }
-            if s.hash == hash
-                && s.key_len as usize == piece.len()
-                && &self.keys[s.key_at as usize..(s.key_at + s.key_len) as usize] == piece
-            {
+            if s.head == key.head && s.key_len as usize == piece.len() && self.rest_is(s, piece) {
                 return Some(&self.ids[s.ids_at as usize..(s.ids_at + s.ids_len) as usize]);
             }
             i = (i + 1) & mask;
         }
     }
 
-    fn insert(&mut self, hash: u64, piece: &[u8], ids: &[Rank], max_entries: usize) {
+    /// Whether the bytes of `s` past the first 8 (which match) are those of `piece` (as long).
+    #[inline(always)]
+    fn rest_is(&self, s: &CacheSlot, piece: &[u8]) -> bool {
+        let n = piece.len();
+        if n <= 8 {
+            return true;
+        }
+        let key = &self.keys[s.key_at as usize..s.key_at as usize + n];
+        if n <= 16 {
+            // The last 8 bytes, overlapping the first 8, cover the rest in one load.
+            let last8 = |b: &[u8]| u64::from_le_bytes(b[n - 8..].try_into().expect("8 bytes"));
+            return last8(key) == last8(piece);
+        }
+        key[8..] == piece[8..]
+    }
+
+    fn insert(&mut self, key: &PieceKey, piece: &[u8], ids: &[Rank], max_entries: usize) {
         if self.entries >= max_entries || self.keys.len() + piece.len() > CACHE_MAX_BYTES {
             self.entries = 0;
             self.keys.clear();
@@ -709,7 +742,7 @@ impl PieceCache {
             self.grow();
         }
         let slot = CacheSlot {
-            hash,
+            head: key.head,
             key_at: self.keys.len() as u32,
             key_len: piece.len() as u32,
             ids_at: self.ids.len() as u32,
@@ -717,13 +750,13 @@ impl PieceCache {
         };
         self.keys.extend_from_slice(piece);
         self.ids.extend_from_slice(ids);
-        self.place(slot);
+        self.place(slot, key.hash);
         self.entries += 1;
     }
 
-    fn place(&mut self, slot: CacheSlot) {
+    fn place(&mut self, slot: CacheSlot, hash: u64) {
         let mask = self.slots.len() - 1;
-        let mut i = slot.hash as usize & mask;
+        let mut i = hash as usize & mask;
         while self.slots[i].key_len != 0 {
             i = (i + 1) & mask;
         }
@@ -731,10 +764,12 @@ impl PieceCache {
     }
 
     fn grow(&mut self) {
-        let cap = (self.slots.len() * 2).max(1024);
+        let cap = (self.slots.len() * 2).max(Self::FIRST_SLOTS);
         let old = std::mem::replace(&mut self.slots, vec![CacheSlot::default(); cap]);
         for s in old.into_iter().filter(|s| s.key_len != 0) {
-            self.place(s);
+            let piece = &self.keys[s.key_at as usize..(s.key_at + s.key_len) as usize];
+            let hash = PieceKey::of(piece).hash;
+            self.place(s, hash);
         }
     }
 }
@@ -790,28 +825,6 @@ fn with_ranges<R>(f: impl FnOnce(&mut Vec<Range<usize>>) -> R) -> R {
         }
         Err(_) => f(&mut Vec::new()),
     })
-}
-
-/// A hash over all of a piece's bytes, 8 at a time.
-#[inline]
-fn hash_piece(piece: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mix = |h: u64, x: u64| {
-        let m = ((h ^ x) as u128) * (K as u128);
-        (m as u64) ^ ((m >> 64) as u64)
-    };
-    let mut h = piece.len() as u64;
-    let mut chunks = piece.chunks_exact(8);
-    for c in &mut chunks {
-        h = mix(h, u64::from_le_bytes(c.try_into().expect("8 bytes")));
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        h = mix(h, u64::from_le_bytes(buf));
-    }
-    mix(h, K)
 }
 
 /// The last character of `bytes` when it is valid UTF-8 there, with its width in bytes.
