@@ -240,7 +240,7 @@ impl Encoder {
     /// assert_eq!(enc.encode_ordinary("abc ab").unwrap(), vec![256, 99, 32, 256]);
     /// ```
     pub fn encode_ordinary(&self, text: &str) -> Result<Vec<Rank>> {
-        let mut out = Vec::with_capacity(text.len() / 4 + 1);
+        let mut out = Vec::with_capacity(initial_capacity(text));
         with_ranges(|ranges| self.encode_stretch(text, true, ranges, &mut out))?;
         Ok(out)
     }
@@ -253,7 +253,7 @@ impl Encoder {
         text: &str,
         policy: &SpecialPolicy,
     ) -> Result<(Vec<Rank>, usize)> {
-        let mut out = Vec::with_capacity(text.len() / 4 + 1);
+        let mut out = Vec::with_capacity(initial_capacity(text));
         let matcher = match (&self.special_matcher, policy.any()) {
             (Some(m), true) => m,
             _ => {
@@ -322,7 +322,7 @@ impl Encoder {
                         Some(cache) => {
                             let key = PieceKey::of(word);
                             if let Some(ids) = cache.get(&key, word) {
-                                out.extend_from_slice(ids);
+                                push_ids(out, ids);
                                 return Ok(());
                             }
                             let b = out.len();
@@ -387,7 +387,7 @@ impl Encoder {
                     .filter(|_| piece.len() <= CACHE_MAX_PIECE)
                 {
                     match cache.get(&key, piece) {
-                        Some(ids) => out.extend_from_slice(ids),
+                        Some(ids) => push_ids(out, ids),
                         None => {
                             bpe::merge_bytes_into(&self.vocab, piece, out);
                             cache.insert(&key, piece, &out[before..], CACHE_MAX_ENTRIES);
@@ -678,11 +678,12 @@ struct PieceCache {
     ids: Vec<Rank>,
 }
 
-/// A cached piece: its first 8 bytes (so a piece of up to 8 bytes is compared in one step, and
-/// a longer one mostly), where the rest of it and its ids are.
+/// A cached piece: its first and last 8 bytes (so a piece of up to 16 bytes is compared in the
+/// slot, without a trip to `keys`), where the rest of it and its ids are.
 #[derive(Clone, Copy, Default)]
 struct CacheSlot {
     head: u64,
+    tail: u64,
     key_at: u32,
     key_len: u32,
     ids_at: u32,
@@ -720,13 +721,11 @@ impl PieceCache {
         if n <= 8 {
             return true;
         }
-        let key = &self.keys[s.key_at as usize..s.key_at as usize + n];
-        if n <= 16 {
-            // The last 8 bytes, overlapping the first 8, cover the rest in one load.
-            let last8 = |b: &[u8]| u64::from_le_bytes(b[n - 8..].try_into().expect("8 bytes"));
-            return last8(key) == last8(piece);
+        if s.tail != last8(piece) {
+            return false;
         }
-        key[8..] == piece[8..]
+        // The last 8 bytes, overlapping the first 8, cover a piece of up to 16.
+        n <= 16 || self.keys[s.key_at as usize + 8..s.key_at as usize + n] == piece[8..]
     }
 
     fn insert(&mut self, key: &PieceKey, piece: &[u8], ids: &[Rank], max_entries: usize) {
@@ -743,6 +742,7 @@ impl PieceCache {
         }
         let slot = CacheSlot {
             head: key.head,
+            tail: if piece.len() > 8 { last8(piece) } else { 0 },
             key_at: self.keys.len() as u32,
             key_len: piece.len() as u32,
             ids_at: self.ids.len() as u32,
@@ -772,6 +772,12 @@ impl PieceCache {
             self.place(s, hash);
         }
     }
+}
+
+/// The last 8 bytes of `b` (which has at least 8).
+#[inline(always)]
+fn last8(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[b.len() - 8..].try_into().expect("8 bytes"))
 }
 
 /// The idle piece caches of an encoder.
@@ -825,6 +831,28 @@ fn with_ranges<R>(f: impl FnOnce(&mut Vec<Range<usize>>) -> R) -> R {
         }
         Err(_) => f(&mut Vec::new()),
     })
+}
+
+/// Room for the ids of `text` up front: a third of its bytes, which German, Russian and Chinese
+/// text (0.31-0.36 ids per byte with cl100k, against 0.23 for English) mostly stay within, so
+/// their output is not copied on the way.
+#[inline]
+fn initial_capacity(text: &str) -> usize {
+    text.len() / 3 + 8
+}
+
+/// Appends `ids` to `out`; a cached piece has a few ids, for which a loop beats a call to
+/// `memmove` (5% of cold encode time on man_de in `perf report`).
+#[inline(always)]
+fn push_ids(out: &mut Vec<Rank>, ids: &[Rank]) {
+    if ids.len() <= 8 {
+        out.reserve(ids.len());
+        for &id in ids {
+            out.push(id);
+        }
+    } else {
+        out.extend_from_slice(ids);
+    }
 }
 
 /// The last character of `bytes` when it is valid UTF-8 there, with its width in bytes.
