@@ -375,6 +375,9 @@ impl Encoder {
                 if let Some(ahead) = ranges.get(k + AHEAD) {
                     let key = key_of(ahead);
                     self.vocab.prefetch(&key);
+                    if let Some(c) = cache.as_deref() {
+                        c.prefetch(&key);
+                    }
                     ring[(k + AHEAD) % RING] = key;
                 }
                 let key = ring[k % RING];
@@ -694,6 +697,14 @@ impl PieceCache {
     /// Slots of a new cache: en_docs holds about 15k distinct multi-token pieces, so starting
     /// small only costs rehashing.
     const FIRST_SLOTS: usize = 1 << 13;
+
+    /// Starts loading the slot where `key`'s piece would be.
+    #[inline(always)]
+    fn prefetch(&self, key: &PieceKey) {
+        if !self.slots.is_empty() {
+            crate::vocab::prefetch_read(&self.slots[key.hash as usize & (self.slots.len() - 1)]);
+        }
+    }
 
     #[inline]
     fn get(&self, key: &PieceKey, piece: &[u8]) -> Option<&[Rank]> {

@@ -447,7 +447,7 @@ fn tail8(b: &[u8]) -> u64 {
 
 /// A hint to load the cache line holding `x` (no effect where there is no such instruction).
 #[inline(always)]
-fn prefetch_read<T>(x: &T) {
+pub(crate) fn prefetch_read<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it never faults and reads no memory visibly.
     unsafe {
