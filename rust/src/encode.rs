@@ -358,22 +358,24 @@ impl Encoder {
         const AHEAD: usize = 12;
         const RING: usize = 16;
         let whole_words = bytes.len() >= 8;
-        let key_of = |r: &Range<usize>| {
+        // A function, not a closure: the closure was compiled as a call per piece.
+        #[inline(always)]
+        fn key_of(bytes: &[u8], whole_words: bool, r: &Range<usize>) -> PieceKey {
             if whole_words {
                 PieceKey::at(bytes, r.start, r.end)
             } else {
                 PieceKey::of(&bytes[r.clone()])
             }
-        };
+        }
         let mut ring = [PieceKey::default(); RING];
         for (k, r) in ranges.iter().take(AHEAD).enumerate() {
-            ring[k] = key_of(r);
+            ring[k] = key_of(bytes, whole_words, r);
             self.vocab.prefetch(&ring[k]);
         }
         self.caches.with(|mut cache| {
             for (k, r) in ranges.iter().enumerate() {
                 if let Some(ahead) = ranges.get(k + AHEAD) {
-                    let key = key_of(ahead);
+                    let key = key_of(bytes, whole_words, ahead);
                     self.vocab.prefetch(&key);
                     if let Some(c) = cache.as_deref() {
                         c.prefetch(&key);
