@@ -50,6 +50,23 @@ def _u4() -> Any:
     return _U4
 
 
+_AS_U4: Any = None
+
+
+def _as_u4(buf: bytes) -> Any:
+    """``buf`` as a read-only ``uint32`` array without a copy. Binds ``numpy.frombuffer`` to
+    the dtype once, so the calls after the first skip an ``import`` statement and two lookups
+    (0.8 -> 0.5 us per ``encode_ordinary_to_numpy`` call on a one-letter text)."""
+    global _AS_U4
+    if _AS_U4 is None:
+        import functools
+
+        import numpy as np
+
+        _AS_U4 = functools.partial(np.frombuffer, dtype=_u4())
+    return _AS_U4(buf)
+
+
 def _fix_surrogates(text: str) -> str:
     """What tiktoken does with a ``str`` that is not valid UTF-8 (lone surrogates): round-trip
     through UTF-16 so that surrogate pairs join and lone ones become U+FFFD."""
@@ -482,30 +499,26 @@ class Tokenizer:
     ) -> npt.NDArray[np.uint32]:
         """Like :meth:`encode`, returning a read-only ``uint32`` array without a Python list
         (a view of the ``bytes`` the core fills, no further copy)."""
-        import numpy as np
-
         if allowed_special is _NO_SPECIALS and disallowed_special == "all":
             try:
                 buf = self._core.encode_to_bytes_default(text)
             except UnicodeEncodeError:
                 buf = self._core.encode_to_bytes_default(_fix_surrogates(text))
-            return np.frombuffer(buf, dtype=_U4 or _u4())
+            return _as_u4(buf)
         allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
         try:
             buf = self._core.encode_to_bytes(text, allowed, disallowed)
         except UnicodeEncodeError:
             buf = self._core.encode_to_bytes(_fix_surrogates(text), allowed, disallowed)
-        return np.frombuffer(buf, dtype=_u4())
+        return _as_u4(buf)
 
     def encode_ordinary_to_numpy(self, text: str) -> npt.NDArray[np.uint32]:
         """Like :meth:`encode_ordinary`, returning a read-only ``uint32`` array."""
-        import numpy as np
-
         try:
             buf = self._core.encode_ordinary_to_bytes(text)
         except UnicodeEncodeError:
             buf = self._core.encode_ordinary_to_bytes(_fix_surrogates(text))
-        return np.frombuffer(buf, dtype=_U4 or _u4())
+        return _as_u4(buf)
 
     def encode_ordinary_batch(
         self, text: Sequence[str], *, num_threads: int = _DEFAULT_THREADS
