@@ -485,7 +485,10 @@ fn merge_ids_tagged<const N: usize>(vocab: &Vocab, ids: &mut [Rank], ranks: &[Ra
         next[i] = i as u16 + 1;
         prev[i + 1] = i as u16;
     }
-    let keys = &mut keys[..n];
+    // The scan covers the live prefix rounded up to whole 8-key vectors (slots past `n` hold
+    // GONE): no scalar tail loop. Counted by cachegrind on man_ja's distinct pieces, the scan
+    // of the exact prefix was 56 of the 200 instructions of a merge step.
+    let keys = &mut keys[..n.next_multiple_of(8).min(N)];
     loop {
         let best = keys.iter().copied().fold(GONE, u32::min);
         if best == GONE {
