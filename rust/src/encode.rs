@@ -69,16 +69,44 @@
 //! 8. 64- and 128-entry classes for the short merge loop: cold man_ja 36.8 -> 40, man_zh_CN
 //!    44.6 -> 46.5.
 //!
+//! 9. The split in 64-byte bit-mask windows (`scan/block.rs`; the numbers are in `scan`): the
+//!    split of en_docs 339 -> 920 MB/s, and cold encode in Rust 110 -> 135-149.
+//! 10. One key per piece (`vocab::PieceKey`): read with whole 8-byte loads and masks
+//!     instead of branches on the length, computed once for the prefetch, the token map and
+//!     the piece cache; the piece cache compares the first 8 bytes in its slot instead of
+//!     hashing every byte again and calling `memcmp`; 8- and 16-entry merge arrays. Cold
+//!     en_docs 135-149 -> 185-193, man_de 91 -> 119.
+//! 11. The piece-cache slot prefetched with the token-map slot: man_de 111-117 -> 118-120.
+//! 12. An AVX2 build of the short merge loop above 8 bytes, picked at run time (SSE2 has no
+//!     unsigned 32-bit minimum): man_ja 44-45 -> 46-47, man_zh_CN 51-52 -> 54-55.
+//! 13. The key helper as an inline function (as a closure it was a call per piece): en_docs
+//!     180-185 -> 188-192, man_de 110-126 -> 125-129.
+//! 14. The merge scan rounded up to whole 8-key vectors (no scalar tail): 200 instructions per
+//!     merge step on man_ja (cachegrind), 56 of them the scan; man_de 49.5 -> 46.8 ns per merge.
+//!
+//! Items 9-14 were measured with a timing loop over [`Encoder::encode_ordinary`] with a new
+//! encoder per pass (what `cargo bench --bench encode -- cold/` does), best of 5-6 passes,
+//! alternating the two builds; the machine's noise is about 5%. Merge costs per step were
+//! measured by merging each corpus's distinct multi-token pieces.
+//!
 //! Tried and dropped: merging Japanese and Chinese pieces that miss the cache in chunks of a few
 //! characters through the cache, stitched exactly (chunks repeat across pieces far more than
 //! whole pieces do). The seam checks cost more than the hits saved: cold man_ja 40 -> 25 with
-//! 12-byte chunks above 24 bytes, 40 -> 33 with 30-byte chunks above 60.
+//! 12-byte chunks above 24 bytes, 40 -> 33 with 30-byte chunks above 60. Also: 64-byte piece-
+//! cache slots holding up to ten ids (the bigger table cost what the saved miss gained: man_de
+//! 124-131 -> 125-128); loading the pair map's home slot before the filter answers (man_ja 46.7
+//! -> 46.6-52 ns per merge, en_docs worse); scanning all 8 or 16 keys instead of the live ones
+//! (51 -> 60 ns per merge on man_de); a merge loop without bounds checks over a local id array
+//! (45.5 -> 47-49 ns on man_ja: the extra array cost more); the AVX2 loop from 3 bytes (en_docs
+//! 42 -> 43-49 ns per merge). Starting Japanese and Chinese merges from whole characters would
+//! need each character seam to be one no token crosses: a byte-pair check finds only 20% of
+//! seams safe with cl100k and 1% with o200k.
 //!
-//! Where the time goes now (cold, `perf record`): on English and code, about a quarter in the
-//! split (`scan`), a third in the per-piece loop (mostly waiting for token map and piece cache
-//! slots), a fifth in merges; on Japanese and Chinese, half in merges, mostly waiting for the
-//! pair filter and table. The next steps would be a smaller token map for the hot tokens and a
-//! faster split.
+//! Where the time goes now (cold, `perf record`): on English, about a quarter in first-time
+//! merges, a tenth in the split, and most of the rest in the per-piece loop and the token map;
+//! on German a third in merges and a sixth in the split; on Japanese and Chinese 55-60% in
+//! merges (about 45 ns per merge step, 22 steps per distinct Japanese piece), which is what
+//! still bounds those corpora.
 
 use std::cell::RefCell;
 use std::ops::Range;
