@@ -208,14 +208,27 @@ impl Rng {
     }
 }
 
-fn random_text(rng: &mut Rng) -> String {
+/// `count` fragments drawn from `alphabet`, each repeated `1 + below(max_run)` times one time
+/// in `run_odds` (long runs exercise the run logic). A non-ASCII fragment is kept only one time
+/// in `high_odds` (1: always).
+fn fragment_text(
+    rng: &mut Rng,
+    alphabet: &[&str],
+    count: usize,
+    high_odds: usize,
+    run_odds: usize,
+    max_run: usize,
+) -> String {
     let mut s = String::new();
-    let n = rng.below(24);
-    for _ in 0..n {
-        let frag = ALPHABET[rng.below(ALPHABET.len())];
-        // Now and then a long run of one fragment, to exercise the run logic.
-        let times = if rng.below(16) == 0 {
-            1 + rng.below(40)
+    for _ in 0..count {
+        let frag = loop {
+            let f = alphabet[rng.below(alphabet.len())];
+            if high_odds <= 1 || f.is_ascii() || rng.below(high_odds) == 0 {
+                break f;
+            }
+        };
+        let times = if rng.below(run_odds) == 0 {
+            1 + rng.below(max_run)
         } else {
             1
         };
@@ -226,17 +239,27 @@ fn random_text(rng: &mut Rng) -> String {
     s
 }
 
+/// Every scanner against fancy-regex running its pattern, on every text.
+fn all_scanners_match_the_regex(texts: &[String]) {
+    for (name, pattern) in all_scanned() {
+        let scan = scanner(pattern);
+        let re = RegexPretokenizer::new(pattern).unwrap();
+        for text in texts {
+            assert_same(name, &*scan, &re, text);
+        }
+    }
+}
+
+fn random_text(rng: &mut Rng) -> String {
+    let n = rng.below(24);
+    fragment_text(rng, ALPHABET, n, 1, 16, 40)
+}
+
 #[test]
 fn random_strings_match_the_regex() {
     let mut rng = Rng(0x7F4A_2024);
     let texts: Vec<String> = (0..6000).map(|_| random_text(&mut rng)).collect();
-    for (name, pattern) in all_scanned() {
-        let scan = scanner(pattern);
-        let re = RegexPretokenizer::new(pattern).unwrap();
-        for text in &texts {
-            assert_same(name, &*scan, &re, text);
-        }
-    }
+    all_scanners_match_the_regex(&texts);
 }
 
 /// Mostly ASCII text longer than the 64-byte windows of `block.rs`, from an alphabet dense in
@@ -251,39 +274,16 @@ fn ascii_text(rng: &mut Rng) -> String {
         ".", "(", "/", "-", "\"", "\0", "\x7f", "\x1f", "ſ", "é", "ü", "\u{a0}", "中", "Ⅻ",
         "À", "Ä", "Ö", "Ü", "Þ", "ß", "ä", "ÿ", "×", "÷", "ª", "µ", "²", "Я",
     ];
+    // A non-ASCII fragment about one time in ten (a quarter of the draws that pick one).
     let n = 60 + rng.below(240);
-    let mut s = String::new();
-    for _ in 0..n {
-        // High bytes one time in twelve; runs of one fragment now and then.
-        let frag = loop {
-            let f = ASCII[rng.below(ASCII.len())];
-            if f.is_ascii() || rng.below(4) == 0 {
-                break f;
-            }
-        };
-        let times = if rng.below(20) == 0 {
-            1 + rng.below(70)
-        } else {
-            1
-        };
-        for _ in 0..times {
-            s.push_str(frag);
-        }
-    }
-    s
+    fragment_text(rng, ASCII, n, 4, 20, 70)
 }
 
 #[test]
 fn ascii_windows_match_the_regex() {
     let mut rng = Rng(0x64_B10C);
     let texts: Vec<String> = (0..4000).map(|_| ascii_text(&mut rng)).collect();
-    for (name, pattern) in all_scanned() {
-        let scan = scanner(pattern);
-        let re = RegexPretokenizer::new(pattern).unwrap();
-        for text in &texts {
-            assert_same(name, &*scan, &re, text);
-        }
-    }
+    all_scanners_match_the_regex(&texts);
 }
 
 #[test]
@@ -304,13 +304,7 @@ fn every_pair_and_triple_of_kinds_matches_the_regex() {
             }
         }
     }
-    for (name, pattern) in all_scanned() {
-        let scan = scanner(pattern);
-        let re = RegexPretokenizer::new(pattern).unwrap();
-        for text in &texts {
-            assert_same(name, &*scan, &re, text);
-        }
-    }
+    all_scanners_match_the_regex(&texts);
 }
 
 fn corpora_match_the_regex(name: &str, pattern: &str) {
