@@ -37,33 +37,19 @@ _DEFAULT_THREADS = 8
 #: ``disallowed_special="all"`` (tiktoken's default policy), encoding takes a fast path that
 #: neither builds nor converts the policy lists (about 1 µs a call, 5% of a 4 KB document).
 _NO_SPECIALS: frozenset[str] = frozenset()
-_U4: Any = None
-
-
-def _u4() -> Any:
-    """numpy's little-endian uint32 dtype, made once (parsing ``"<u4"`` costs per call)."""
-    global _U4
-    if _U4 is None:
-        import numpy as np
-
-        _U4 = np.dtype("<u4")
-    return _U4
-
-
 _AS_U4: Any = None
 
 
 def _as_u4(buf: bytes) -> Any:
-    """``buf`` as a read-only ``uint32`` array without a copy. Binds ``numpy.frombuffer`` to
-    the dtype once, so the calls after the first skip an ``import`` statement and two lookups
-    (0.8 -> 0.5 us per ``encode_ordinary_to_numpy`` call on a one-letter text)."""
+    """``buf`` as a read-only little-endian ``uint32`` array without a copy. ``frombuffer`` is
+    bound to the dtype once (parsing ``"<u4"`` costs per call), so the calls after the first
+    skip an ``import`` statement and the lookups (0.79 -> 0.65 us per
+    ``encode_ordinary_to_numpy`` call on a one-letter text)."""
     global _AS_U4
     if _AS_U4 is None:
-        import functools
-
         import numpy as np
 
-        _AS_U4 = functools.partial(np.frombuffer, dtype=_u4())
+        _AS_U4 = functools.partial(np.frombuffer, dtype=np.dtype("<u4"))
     return _AS_U4(buf)
 
 

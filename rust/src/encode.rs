@@ -120,7 +120,7 @@ use crate::bpe;
 use crate::error::{Result, TokforgeError};
 use crate::hf::HfPipeline;
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
-use crate::vocab::{PieceKey, Rank, TokenKind, Vocab};
+use crate::vocab::{tail8, PieceKey, Rank, TokenKind, Vocab};
 
 /// Which special tokens a call treats as special (`allowed`) and which make it fail when their
 /// text appears (`disallowed`); the rest are encoded as ordinary text. Indexed like
@@ -762,7 +762,7 @@ impl PieceCache {
         if n <= 8 {
             return true;
         }
-        if s.tail != last8(piece) {
+        if s.tail != tail8(piece) {
             return false;
         }
         // The last 8 bytes, overlapping the first 8, cover a piece of up to 16.
@@ -783,7 +783,7 @@ impl PieceCache {
         }
         let slot = CacheSlot {
             head: key.head,
-            tail: if piece.len() > 8 { last8(piece) } else { 0 },
+            tail: if piece.len() > 8 { tail8(piece) } else { 0 },
             key_at: self.keys.len() as u32,
             key_len: piece.len() as u32,
             ids_at: self.ids.len() as u32,
@@ -813,12 +813,6 @@ impl PieceCache {
             self.place(s, hash);
         }
     }
-}
-
-/// The last 8 bytes of `b` (which has at least 8).
-#[inline(always)]
-fn last8(b: &[u8]) -> u64 {
-    u64::from_le_bytes(b[b.len() - 8..].try_into().expect("8 bytes"))
 }
 
 /// The idle piece caches of an encoder.

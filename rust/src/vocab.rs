@@ -270,10 +270,10 @@ impl Vocab {
     }
 
     /// Asks the CPU to start loading the token map's slot for the piece whose key is `key`, so
-    /// that a later [`Vocab::rank_key`] of it finds the slot in cache. The encoder calls this a few pieces
-    /// ahead: whole-piece lookups were a quarter of cold encode time on en_docs, nearly all of
-    /// it waiting for the slot (`perf annotate`), and pieces are independent, so their loads
-    /// can overlap.
+    /// that a later [`Vocab::rank_key`] of it finds the slot in cache. The encoder calls this a
+    /// few pieces ahead: whole-piece lookups were a quarter of cold encode time on en_docs,
+    /// nearly all of it waiting for the slot (`perf annotate`), and pieces are independent, so
+    /// their loads can overlap.
     #[inline(always)]
     pub(crate) fn prefetch(&self, key: &PieceKey) {
         self.map.prefetch(key);
@@ -441,7 +441,7 @@ fn load_head(b: &[u8]) -> u64 {
 
 /// The last 8 bytes of `b` (which has at least 8).
 #[inline(always)]
-fn tail8(b: &[u8]) -> u64 {
+pub(crate) fn tail8(b: &[u8]) -> u64 {
     u64::from_le_bytes(b[b.len() - 8..].try_into().expect("8 bytes"))
 }
 
@@ -473,6 +473,12 @@ const K1: u64 = 0xD6E8_FEB8_6659_FD93;
 fn hash_bytes(head: u64, b: &[u8]) -> u64 {
     let n = b.len();
     let tail = if n > 8 { tail8(b) } else { 0 };
+    hash_parts(head, n, tail)
+}
+
+/// The hash of a piece of `n` bytes from its head and (past 8 bytes) its last 8 bytes.
+#[inline(always)]
+fn hash_parts(head: u64, n: usize, tail: u64) -> u64 {
     fold_mul(head ^ K1.wrapping_mul(n as u64), K0 ^ tail)
 }
 
@@ -512,7 +518,7 @@ impl PieceKey {
         let tail = last & ((n > 8) as u64).wrapping_neg();
         PieceKey {
             head,
-            hash: fold_mul(head ^ K1.wrapping_mul(n as u64), K0 ^ tail),
+            hash: hash_parts(head, n, tail),
         }
     }
 }

@@ -233,7 +233,14 @@ pub(crate) fn boundaries<const O200K: bool>(m: &Masks, digits: u32) -> (u64, u32
     let nl = m.nl & known;
     let ws = m.ws & known;
     let space = m.space & known;
-    let punct = known & !(letter | digit | nl | ws);
+    let white = ws | nl;
+    let punct = known & !(letter | digit | white);
+    // Finality bound: the start of the window's last run (classes L, D, P, whitespace), from
+    // the classes before contractions and chains reshape them.
+    let run_starts = (letter & !prev(letter))
+        | (digit & !prev(digit))
+        | (punct & !prev(punct))
+        | (white & !prev(white));
     let mut limit = 64;
 
     // 1. Contractions: `'` and `[sdmt]`, `ll`, `ve` or `re` in any case. cl100k: a piece of
@@ -305,10 +312,10 @@ pub(crate) fn boundaries<const O200K: bool>(m: &Masks, digits: u32) -> (u64, u32
     b |= (punct_start & !prev(space)) | (next(punct_start) & space);
 
     // 5. Whitespace, but for the chain.
-    let white = (ws | nl) & !chain;
-    b |= white & !prev(white);
+    let runs = white & !chain;
+    b |= runs & !prev(runs);
     // The last character of a run, when it is an `S` and a known non-space character follows.
-    let solid = known & !(ws | nl);
+    let solid = known & !white;
     let last_s = ws & next(solid);
     b |= last_s;
     // After the run's last newline: the `S` segment that ends at `last_s` starts right after a
@@ -318,19 +325,12 @@ pub(crate) fn boundaries<const O200K: bool>(m: &Masks, digits: u32) -> (u64, u32
     let before_segment = (rws.wrapping_add(rlast) & !rws).reverse_bits();
     b |= (before_segment & nl) << 1;
 
-    // Final below the start of the last run (classes L, D, P, whitespace) among known bytes,
-    // and three bytes before the end of what is known.
-    let raw_letter = m.letter & known;
-    let raw_punct = known & !(raw_letter | digit | nl | ws);
-    let white_raw = ws | nl;
-    let starts = (raw_letter & !prev(raw_letter))
-        | (digit & !prev(digit))
-        | (raw_punct & !prev(raw_punct))
-        | (white_raw & !prev(white_raw));
-    let last_run = if starts == 0 {
+    // Final below the start of the last run among known bytes, and three bytes before the end
+    // of what is known.
+    let last_run = if run_starts == 0 {
         0
     } else {
-        63 - starts.leading_zeros()
+        63 - run_starts.leading_zeros()
     };
     let limit = limit.min(last_run).min(known_len.saturating_sub(3));
     (b | 1, limit)
@@ -360,62 +360,62 @@ pub(crate) fn split_blocks<const O200K: bool>(
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if i + 64 < b.len() {
-            let stop = i + 64;
+        // Where the scalar scanner takes over up to: the end of a window the masks could not
+        // finish, or the end of the text for its last 64 bytes.
+        let stop = if i + 64 < b.len() {
             let head = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
             const HIGH: u64 = 0x8080_8080_8080_8080;
-            // Lead bytes (0b11xxxxxx) other than 0xC3 (where Latin-1 letters start).
+            // Lead bytes (0b11xxxxxx) other than 0xC3 (where Latin-1 letters start); a byte
+            // wrongly taken for 0xC3 only costs a window's masks.
             let lead = head & (head << 1) & HIGH;
             let y = head ^ 0xC3C3_C3C3_C3C3_C3C3;
             let c3 = y.wrapping_sub(0x0101_0101_0101_0101) & !y & HIGH;
-            if lead & !c3 != 0 {
-                // Non-Latin text: the window would end within 8 bytes, and its masks cost more
-                // than they save.
-                while i < stop {
-                    let e = piece_end(i);
-                    out.push(i..e);
-                    i = e;
+            // Non-Latin text goes straight to the scalar scanner: the window would end within
+            // 8 bytes, and its masks cost more than they save.
+            if lead & !c3 == 0 {
+                let w: &[u8; 64] = b[i..i + 64].try_into().expect("64 bytes");
+                let m = masks(w);
+                let (mut bits, limit) = boundaries::<O200K>(&m, digits);
+                // Keep the final ones: bits below `limit`.
+                bits &= (1u64 << limit) - 1;
+                if bits > 1 {
+                    // Every piece but the last committed one ends at the next set bit.
+                    let last = 63 - bits.leading_zeros();
+                    let mut rest = bits & !(1u64 << last);
+                    while rest != 0 {
+                        let s = rest.trailing_zeros();
+                        rest &= rest - 1;
+                        let e = if rest == 0 {
+                            last
+                        } else {
+                            rest.trailing_zeros()
+                        };
+                        out.push(i + s as usize..i + e as usize);
+                    }
+                    let window = i;
+                    i += last as usize;
+                    if m.high == 0 {
+                        continue;
+                    }
+                    // A high byte ahead: the scalar scanner takes the rest of the window.
+                    // (Going back to the masks right after it cost more than it saved on
+                    // Russian text, where a window then held one ASCII space: man_ru split
+                    // 390 MB/s against 490 for the scalar scanner alone.)
+                    window + 64
+                } else {
+                    i + 64
                 }
-                continue;
+            } else {
+                i + 64
             }
-            let w: &[u8; 64] = b[i..i + 64].try_into().expect("64 bytes");
-            let m = masks(w);
-            let (mut bits, limit) = boundaries::<O200K>(&m, digits);
-            // Keep the final ones: bits below `limit`.
-            bits &= (1u64 << limit) - 1;
-            if bits > 1 {
-                // Every piece but the last committed one ends at the next set bit.
-                let last = 63 - bits.leading_zeros();
-                let mut rest = bits & !(1u64 << last);
-                while rest != 0 {
-                    let s = rest.trailing_zeros();
-                    rest &= rest - 1;
-                    let e = if rest == 0 {
-                        last
-                    } else {
-                        rest.trailing_zeros()
-                    };
-                    out.push(i + s as usize..i + e as usize);
-                }
-                i += last as usize;
-                if m.high == 0 {
-                    continue;
-                }
-            }
-            // Nothing final, or a high byte ahead: the scalar scanner takes the rest of the
-            // window's bytes. (Going back to the masks right after the high byte cost more than
-            // it saved on Russian text, where a window then held one ASCII space: man_ru split
-            // 390 MB/s against 490 for the scalar scanner alone.)
-            while i < stop {
-                let e = piece_end(i);
-                out.push(i..e);
-                i = e;
-            }
-            continue;
+        } else {
+            b.len()
+        };
+        while i < stop {
+            let e = piece_end(i);
+            out.push(i..e);
+            i = e;
         }
-        let e = piece_end(i);
-        out.push(i..e);
-        i = e;
     }
 }
 
