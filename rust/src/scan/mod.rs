@@ -55,16 +55,17 @@
 //! any other non-ASCII character and where a window cannot decide. The scalar scanner had been
 //! losing most of its time to mispredicted branches: en_docs split at 339 MB/s in a probe,
 //! and at 880 when one 4 KB document was split over and over, so the predictor knew every
-//! branch. Same command, same machine, after the windows (gpt2 keeps the scalar scanner):
+//! branch. Same command, run back to back on the commit before the windows (18582bd, in a
+//! worktree) and after them; gpt2 keeps the scalar scanner (294-548 MB/s):
 //!
-//! | MB/s      | gpt2 | cl100k | o200k |
-//! |-----------|-----:|-------:|------:|
-//! | code_py   |  294 |    900 |   895 |
-//! | en_docs   |  367 |    991 |   898 |
-//! | man_de    |  405 |    816 |   741 |
-//! | man_ja    |  547 |    524 |   466 |
-//! | man_ru    |  353 |    488 |   441 |
-//! | man_zh_CN |  482 |    498 |   442 |
+//! | MB/s      | cl100k before | after | o200k before | after |
+//! |-----------|--------------:|------:|-------------:|------:|
+//! | code_py   |           401 |  1019 |          346 |   911 |
+//! | en_docs   |           370 |  1018 |          338 |   914 |
+//! | man_de    |           425 |   849 |          348 |   756 |
+//! | man_ja    |           574 |   579 |          470 |   494 |
+//! | man_ru    |           504 |   544 |          436 |   476 |
+//! | man_zh_CN |           517 |   550 |          422 |   473 |
 //!
 //! The worst cases split at 159 MB/s (o200k on random mixed-case letters) to 2,461 MB/s.
 //!
