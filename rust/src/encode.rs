@@ -107,15 +107,15 @@
 //!   is verified without `offsets[rank]` and the byte table. `perf annotate` put a quarter of
 //!   the per-piece loop's samples on those two loads, but the change measured level or worse:
 //!   best 3 of 9 cold passes, en_docs 195-200 -> 189-191, code_py 219-221 -> 213-215, man_de
-//!   121-127 both; prefetching the tail as well made man_de 130-137 -> 112-127.
+//!   121-127 both; prefetching the tail as well made man_de 130-137 -> 107-127.
 //! - Converting a non-ASCII `str` to UTF-8 here (`PyUnicode_AsUCS4`, then an SSE2 encoder 8
 //!   characters at a time) instead of CPython's `PyUnicode_AsUTF8AndSize`: per fresh 4 KB
 //!   document, man_de 2.93 -> 2.05 us, man_ru 3.88 -> 3.09, man_ja 3.11 -> 2.97. But CPython
 //!   keeps the UTF-8 it makes on the `str`, so a text encoded twice (`%timeit`, the warm
-//!   benchmark) converts once; this way it would pay 2-3 us every call (up to a seventh of warm
+//!   benchmark) converts once; this way it would pay 2-3 us every call (about an eighth of warm
 //!   Japanese time) to win 2% cold on German.
 //! - Prefetching the cached `int` objects 8 and 16 ids ahead while building a list: cold
-//!   man_ja list output 37.3-40.0 MB/s without, 37.6-39.7 with. Under the stable ABI each list
+//!   man_ja list output 37.9-40.4 MB/s without, 37.6-39.7 with (four runs each). Under the stable ABI each list
 //!   item costs two calls (`_Py_IncRef`, `PyList_SetItem`): 4.4 ns per id warm, about 8 cold.
 //!
 //! Where the time goes now (cold, `perf record`): on English, about a quarter in first-time
