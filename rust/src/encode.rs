@@ -115,8 +115,9 @@
 //!   benchmark) converts once; this way it would pay 2-3 us every call (about an eighth of warm
 //!   Japanese time) to win 2% cold on German.
 //! - Prefetching the cached `int` objects 8 and 16 ids ahead while building a list: cold
-//!   man_ja list output 37.9-40.4 MB/s without, 37.6-39.7 with (four runs each). Under the stable ABI each list
-//!   item costs two calls (`_Py_IncRef`, `PyList_SetItem`): 4.4 ns per id warm, about 8 cold.
+//!   man_ja list output 37.9-40.4 MB/s without, 37.6-39.7 with (four runs each). Under the
+//!   stable ABI each list item costs two calls (`_Py_IncRef`, `PyList_SetItem`): 4.4 ns per id
+//!   warm, about 8 cold.
 //!
 //! Where the time goes now (cold, `perf record`): on English, about a quarter in first-time
 //! merges, a tenth in the split, and most of the rest in the per-piece loop and the token map;
