@@ -83,8 +83,13 @@
 //!     180-185 -> 188-192, man_de 110-126 -> 125-129.
 //! 14. The merge scan rounded up to whole 8-key vectors (no scalar tail): 200 instructions per
 //!     merge step on man_ja (cachegrind), 56 of them the scan; man_de 49.5 -> 46.8 ns per merge.
+//! 15. (Fourth session.) The AVX2 merge loop keeps the keys of pieces of 9 to 64 bytes in
+//!     registers (`bpe::merge_regs_avx2`): the stack array's vector loads waited on the step's
+//!     key stores. Cold, cl100k: man_ja 50.1-50.2 -> 58.3-58.8, man_zh_CN 57.2-57.6 ->
+//!     65.0-65.6, man_de 135 -> 138-142, en_docs 198-200 -> 203-204; o200k man_ja 43.3-43.9 ->
+//!     50.4-50.8, man_ru 96-98 -> 104-106, man_de and code_py level (best 3 of 9 passes).
 //!
-//! Items 9-14 were measured with a timing loop over [`Encoder::encode_ordinary`] with a new
+//! Items 9-15 were measured with a timing loop over [`Encoder::encode_ordinary`] with a new
 //! encoder per pass (what `cargo bench --bench encode -- cold/` does), best of 5-6 passes,
 //! alternating the two builds; the machine's noise is about 5%. Merge costs per step were
 //! measured by merging each corpus's distinct multi-token pieces.
