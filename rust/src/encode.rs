@@ -123,6 +123,18 @@
 //!   man_ja list output 37.9-40.4 MB/s without, 37.6-39.7 with (four runs each). Under the
 //!   stable ABI each list item costs two calls (`_Py_IncRef`, `PyList_SetItem`): 4.4 ns per id
 //!   warm, about 8 cold.
+//! - Merging two pieces that miss the cache together, a step of each in turn, so that their
+//!   lookups overlap (the first waits for the second; its ids are inserted into place after).
+//!   The merges alone went from 44.5 to 40.2 ns per step on man_ja, but cold encode did not
+//!   move (man_ja 48.8-49.7 -> 48.5-50.0, man_zh_CN 57-58 -> 58-59) and en_docs lost 4% to the
+//!   bookkeeping.
+//! - 2 MB pages for the token map, pair map and byte tables (`madvise` HUGEPAGE and COLLAPSE):
+//!   no change in three cold runs each on man_de, man_ja and en_docs.
+//! - Keys in SSE2 registers for pieces of up to 8 bytes (as item 15 does with AVX2 from 9):
+//!   38.3-39.6 -> 38.4-39.1 ns per merge on man_de, worse on code_py. Short pieces take few
+//!   steps, so the wait item 15 removes matters little there.
+//! - Prefetching the pair map's home slot before the filter answers, again after item 15:
+//!   level (man_de 39.3-39.9 -> 39.1-39.7 ns per merge, man_ja 38.2-39.3 -> 38.9-43.1).
 //!
 //! Where the time goes now (cold, `perf record`): on English, about a quarter in first-time
 //! merges, a tenth in the split, and most of the rest in the per-piece loop and the token map;
