@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import require_shared
@@ -90,3 +91,49 @@ def test_json(text_file, capsys):
 def test_missing_file_is_an_error(tmp_path, capsys):
     assert main(["bench", str(tmp_path / "nope.txt")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_cold_repeat_runs_round_robin_and_keeps_the_fastest(text_file, monkeypatch, capsys):
+    """``--cold-repeat 3``: three rounds, each running every library once, in turn; the table
+    keeps each library's fastest process. The child processes are replaced by a stand-in that
+    records the order and reports a time per call (the ids come from the real tokenizer)."""
+    from tokforge import bench_cli
+
+    calls: list[str] = []
+    seconds = {"tokforge": [3.0, 1.0, 2.0], "tokforge[numpy]": [0.5, 4.0, 4.0]}
+
+    def fake_cold(peer, target, files, **kwargs):
+        calls.append(peer.key)
+        t = seconds[peer.key][calls.count(peer.key) - 1]
+        fn = bench_cli._BY_KEY[peer.key].load(target, None)
+        out = []
+        for f in files:
+            data = Path(f).read_bytes()
+            docs = bench_cli.documents(data.decode("utf-8"))
+            digests = [bench_cli.digest(fn(d)) for d in docs]
+            out.append(bench_cli.Run(peer.key, f, "cold", t, len(data), digests))
+        return out
+
+    monkeypatch.setattr(bench_cli, "run_cold", fake_cold)
+    code = main(
+        [
+            "bench",
+            str(text_file),
+            "--mode",
+            "cold",
+            "--cold-repeat",
+            "3",
+            "--json",
+            "--only",
+            "tokforge",
+            "tokforge[numpy]",
+        ]
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert calls == ["tokforge", "tokforge[numpy]"] * 3
+    assert data["cold_repeat"] == 3
+    size = text_file.stat().st_size
+    got = {r["library"]: r["mb_s"] for r in data["results"]}
+    assert got["tokforge"] == pytest.approx(size / 1.0 / 1e6, rel=1e-3)
+    assert got["tokforge[numpy]"] == pytest.approx(size / 0.5 / 1e6, rel=1e-3)
