@@ -52,6 +52,7 @@ def test_table_and_id_lines(text_file, capsys):
     assert "tokforge (list)" in header and "tokforge[numpy] (numpy)" in header
     rows = [line.split() for line in out.splitlines() if line.startswith(("cold ", "warm "))]
     assert [r[:2] for r in rows] == [["cold", "small"], ["warm", "small"]]
+    assert "cold = each document once in a fresh process, warm = best of 1 passes" in out
     assert "ids: tokforge vs tiktoken: identical (" in out
     assert "ids: tokforge[numpy] vs tiktoken: identical (" in out
 

@@ -586,13 +586,17 @@ def print_report(
     print(f"machine: {machine_line()}")
     names = dict.fromkeys(_BY_KEY[k].distribution for k in result["peers"])
     print("versions: " + ", ".join(f"{n} {version(n)}" for n in names))
+    modes = {r.mode for r in result["runs"]}
+    what = []
+    if "cold" in modes:
+        rounds = f" (fastest of {cold_repeat} rounds)" if cold_repeat > 1 else ""
+        what.append(f"cold = each document once in a fresh process{rounds}")
+    if "warm" in modes:
+        what.append(f"warm = best of {repeat} passes")
     print(
         f"tokenizer: {target.name or target.spec}; documents of ~{doc_size} bytes, one thread; "
         f"MB/s of UTF-8 input, {clock} time of the encode calls only "
-        f"(ratio to {result['reference']}); "
-        "cold = each document once in a fresh process"
-        + (f" (fastest of {cold_repeat} rounds)" if cold_repeat > 1 else "")
-        + f", warm = best of {repeat} passes"
+        f"(ratio to {result['reference']}); " + ", ".join(what)
     )
     print()
     print(format_table(result["runs"], result["peers"], result["reference"]))
