@@ -91,28 +91,25 @@ def bench_corpora(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
                 skipped[p.key] = str(e)
         peers = [p for p in PEERS if p.key in loaded]
         if "cold" in args.modes:
-            # Round-robin: each round runs every library on every corpus once, so that a slow
-            # phase of the machine (this one's cold figures move 5-20% between minutes) falls on
-            # all of them alike instead of on whichever library's repeats it caught.
-            best: dict[tuple[str, str], bench_cli.Run] = {}
-            for _ in range(args.cold_repeat):
-                for f in files:
-                    for p in peers:
-                        if p.key in skipped:
-                            continue
-                        res = bench_cli.run_cold(p, t, [f], hf_json=args.hf_json, clock=args.clock)
-                        if isinstance(res, str):
-                            skipped[p.key] = res
-                            continue
-                        r = res[0]
-                        print(
-                            f"  cold {name} {p.key:<16} {Path(f).stem:<10} {r.mb_s:8.1f} MB/s",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                        if (p.key, f) not in best or r.seconds < best[p.key, f].seconds:
-                            best[p.key, f] = r
-            runs.extend(r for (key, _), r in best.items() if key not in skipped)
+            # Round-robin (see `run_cold_rounds`): this machine's cold figures move 5-20% between
+            # minutes, and a slow one should fall on every library alike.
+            def finished(r: bench_cli.Run, name: str = name) -> None:
+                print(
+                    f"  cold {name} {r.peer:<16} {Path(r.file).stem:<10} {r.mb_s:8.1f} MB/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+            runs += bench_cli.run_cold_rounds(
+                peers,
+                t,
+                [[f] for f in files],
+                args.cold_repeat,
+                skipped,
+                hf_json=args.hf_json,
+                clock=args.clock,
+                finished=finished,
+            )
         if "warm" in args.modes:
             for f in files:
                 docs = documents(Path(f).read_text(encoding="utf-8"))

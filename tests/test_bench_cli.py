@@ -28,23 +28,17 @@ def _shared_env(monkeypatch):
     monkeypatch.setenv("TOKFORGE_SHARED", str(require_shared()))
 
 
+def bench(capsys, path, args):
+    """``tokforge bench PATH ARGS`` (``args`` split at spaces): its exit code and standard
+    output."""
+    code = main(["bench", str(path), *args.split()])
+    return code, capsys.readouterr().out
+
+
 def test_table_and_id_lines(text_file, capsys):
-    code = main(
-        [
-            "bench",
-            str(text_file),
-            "--mode",
-            "both",
-            "--repeat",
-            "1",
-            "--only",
-            "tiktoken",
-            "tokforge",
-            "tokforge[numpy]",
-            "-q",
-        ]
+    code, out = bench(
+        capsys, text_file, "--mode both --repeat 1 -q --only tiktoken tokforge tokforge[numpy]"
     )
-    out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith("machine: ")
     assert "versions: " in out and "tokforge " in out
@@ -59,24 +53,12 @@ def test_table_and_id_lines(text_file, capsys):
 
 def test_json(text_file, capsys):
     pytest.importorskip("tiktoken")
-    code = main(
-        [
-            "bench",
-            str(text_file),
-            "--mode",
-            "warm",
-            "--repeat",
-            "1",
-            "--json",
-            "--clock",
-            "cpu",
-            "--only",
-            "tiktoken",
-            "tokforge",
-            "tokie",
-        ]
+    code, out = bench(
+        capsys,
+        text_file,
+        "--mode warm --repeat 1 --json --clock cpu --only tiktoken tokforge tokie",
     )
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(out)
     assert code == 0
     assert data["tokenizer"] == "cl100k_base"
     assert data["clock"] == "cpu"
@@ -116,21 +98,10 @@ def test_cold_repeat_runs_round_robin_and_keeps_the_fastest(text_file, monkeypat
         return out
 
     monkeypatch.setattr(bench_cli, "run_cold", fake_cold)
-    code = main(
-        [
-            "bench",
-            str(text_file),
-            "--mode",
-            "cold",
-            "--cold-repeat",
-            "3",
-            "--json",
-            "--only",
-            "tokforge",
-            "tokforge[numpy]",
-        ]
+    code, out = bench(
+        capsys, text_file, "--mode cold --cold-repeat 3 --json --only tokforge tokforge[numpy]"
     )
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(out)
     assert code == 0
     assert calls == ["tokforge", "tokforge[numpy]"] * 3
     assert data["cold_repeat"] == 3

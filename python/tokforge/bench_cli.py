@@ -53,6 +53,7 @@ __all__ = [
     "machine_line",
     "register",
     "run_cold",
+    "run_cold_rounds",
     "run_warm",
 ]
 
@@ -400,6 +401,44 @@ def run_cold(
     ]
 
 
+def run_cold_rounds(
+    peers: Sequence[Peer],
+    target: Target,
+    file_groups: Sequence[Sequence[str]],
+    rounds: int,
+    skipped: dict[str, str],
+    *,
+    doc_size: int = DOC_SIZE,
+    hf_json: str | None = None,
+    clock: str = "wall",
+    started: Callable[[Peer, int], None] | None = None,
+    finished: Callable[[Run], None] | None = None,
+) -> list[Run]:
+    """Cold runs in ``rounds`` rounds, round-robin: each round runs every peer once on each group
+    of files (one process per peer and group), so that a slow moment of a busy machine falls on
+    every library alike; the fastest run per peer and file is kept. A peer that cannot run is
+    added to ``skipped`` with the reason, and none of its runs are returned. ``started`` is told
+    of each process before it runs, ``finished`` of each run it returns."""
+    best: dict[tuple[str, str], Run] = {}
+    for k in range(max(1, rounds)):
+        for group in file_groups:
+            for p in peers:
+                if p.key in skipped:
+                    continue
+                if started:
+                    started(p, k)
+                res = run_cold(p, target, group, doc_size=doc_size, hf_json=hf_json, clock=clock)
+                if isinstance(res, str):
+                    skipped[p.key] = res
+                    continue
+                for r in res:
+                    if finished:
+                        finished(r)
+                    if (p.key, r.file) not in best or r.seconds < best[p.key, r.file].seconds:
+                        best[p.key, r.file] = r
+    return [r for (key, _), r in best.items() if key not in skipped]
+
+
 def run_warm(
     fn: Callable[[str], Any],
     peer: Peer,
@@ -505,22 +544,23 @@ def compare(
             skipped[p.key] = str(e)
     active = [p for p in peers if p.key in loaded]
     if "cold" in modes:
-        best: dict[tuple[str, str], Run] = {}
         rounds = max(1, cold_repeat)
-        for k in range(rounds):
-            for p in active:
-                if p.key in skipped:
-                    continue
-                if log:
-                    log(f"cold: {p.key}" + (f" (round {k + 1} of {rounds})" if rounds > 1 else ""))
-                res = run_cold(p, target, files, doc_size=doc_size, hf_json=hf_json, clock=clock)
-                if isinstance(res, str):
-                    skipped[p.key] = res
-                    continue
-                for r in res:
-                    if (p.key, r.file) not in best or r.seconds < best[p.key, r.file].seconds:
-                        best[p.key, r.file] = r
-        runs.extend(r for (key, _), r in best.items() if key not in skipped)
+
+        def started(p: Peer, k: int) -> None:
+            if log:
+                log(f"cold: {p.key}" + (f" (round {k + 1} of {rounds})" if rounds > 1 else ""))
+
+        runs += run_cold_rounds(
+            active,
+            target,
+            [files],
+            rounds,
+            skipped,
+            doc_size=doc_size,
+            hf_json=hf_json,
+            clock=clock,
+            started=started,
+        )
     if "warm" in modes:
         for f in files:
             docs = documents(Path(f).read_text(encoding="utf-8"), doc_size)

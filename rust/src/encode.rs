@@ -715,7 +715,8 @@ impl Encoder {
 
 /// Pieces longer than this are merged every time, never cached.
 const CACHE_MAX_PIECE: usize = 256;
-/// A cache holds at most this many pieces, and this many bytes of them; then it starts over.
+/// A cache holds at most this many pieces, and this many bytes of pieces and ids kept apart from
+/// its slots; then it starts over.
 const CACHE_MAX_ENTRIES: usize = 1 << 16;
 /// The same for a tokenizer.json pipeline, which caches every word (there is no whole-piece
 /// lookup in front): en_docs alone has 78k distinct words cut at `▁`, so a 2^16 cache started
