@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from tokforge.errors import TokforgeError, TokforgeIOError, VocabFileError
-from tokforge.interop.hf_json import added_token, bpe_model, document
+from ..errors import TokforgeError, TokforgeIOError, VocabFileError
+from .hf_json import added_token, bpe_model, document
 
 __all__ = [
     "BPE",

@@ -7,7 +7,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["ACTIVATIONS", "NORMS", "POSITIONALS", "Config"]
+Params = dict[str, Any]
+"""Nested dict of arrays, GPT-2 names: ``wte``, ``wpe``, ``h`` (a list of blocks), ``ln_f``."""
+
+__all__ = ["ACTIVATIONS", "NORMS", "POSITIONALS", "Config", "Params"]
 
 POSITIONALS = ("learned", "sinusoidal", "rope", "none")
 NORMS = ("pre", "post")

@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
-from .model import Params
+from .config import Config, Params
 
 __all__ = [
     "check_params",

@@ -13,7 +13,7 @@ pretoken, then repeatedly merge the adjacent pair with the highest total count, 
 smallest ``(left id, right id)``, until the vocabulary is full or the best pair occurs fewer than
 ``min_frequency`` times. The result does not depend on thread count, input order or hash seeds.
 
->>> from tokforge.train import train
+>>> from tokforge import train
 >>> tok = train(["low lower lowest lowly"], 300, pretokenizer="whitespace", progress=False)
 >>> [tok.decode_single_token_bytes(t) for t in tok.encode("lowest")]
 [b'lowe', b's', b't']
@@ -28,16 +28,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union, overload
+from typing import Any, Union, overload
 
-from . import _core
-from .errors import TokforgeError, VocabError
-from .reference import new_repr as _new_repr
-from .reference import render as _render
-from .reference import trace as _trace_lines
-
-if TYPE_CHECKING:
-    from .tokenizer import Tokenizer
+from .. import _core
+from ..errors import TokforgeError, VocabError
+from ..interop.hf_export import WHITESPACE_PATTERN, to_oniguruma
+from ..interop.hf_json import add_specials, added_token, bpe_model, document
+from ..reference import new_repr as _new_repr
+from ..reference import render as _render
+from ..reference import trace as _trace_lines
+from ..tokenizer import Tokenizer
 
 __all__ = [
     "TrainResult",
@@ -134,8 +134,6 @@ class TrainResult:
         fallback, the merges, the special tokens); all learned merges when ``None``. Fewer
         merges are used when training stopped early. With byte fallback it is the tokenizer of
         :meth:`hf_dict`."""
-        from .tokenizer import Tokenizer
-
         n_special = len(self.special_tokens)
         first = self._first_merge_id()
         if vocab_size is None:
@@ -206,8 +204,6 @@ def _too_small(vocab_size: int, n_chars: int, n_special: int) -> str:
 def _hf_pre_tokenizer(pretokenizer: str | None, pattern: str | None) -> dict[str, Any] | None:
     """HF's ``Split`` (``Isolated``) for the training pretokenizer, with the regex rewritten for
     Oniguruma (as :mod:`tokforge.interop.hf_export` does); ``None`` for ``none``."""
-    from .interop.hf_export import WHITESPACE_PATTERN, to_oniguruma
-
     if pattern is not None:
         regex = to_oniguruma(pattern)
     elif pretokenizer == "whitespace":
@@ -237,8 +233,6 @@ def hf_dict(
     >>> [k for k, v in doc["model"]["vocab"].items() if v >= 256], doc["model"]["merges"]
     (['a', 'b', 'ab', '<s>'], [['a', 'b']])
     """
-    from .interop.hf_json import add_specials, added_token, bpe_model, document
-
     strings = BYTE_TOKENS + list(alphabet)
     vocab = {s: i for i, s in enumerate(strings)}
     if len(vocab) != len(strings) or any(len(c) != 1 for c in alphabet):

@@ -15,9 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import _core
-from .errors import TokforgeError
-from .tokenizer import Tokenizer
+from .. import _core
+from ..errors import TokforgeError
+from ..tokenizer import Tokenizer
+from .options import Subparsers
 
 FORMATS = ("tokforge", "hf", "tiktoken", "sentencepiece-vocab")
 
@@ -36,7 +37,7 @@ def guess_format(out: Path) -> str:
 
 def read_input(src: str, merges: str | None) -> Tokenizer:
     """The tokenizer ``src`` names (a file, a folder, or an encoding name)."""
-    from .registry import resolve_tokenizer
+    from ..encodings import resolve_tokenizer
 
     if merges is not None:
         return Tokenizer.from_gpt2(src, merges)
@@ -48,7 +49,7 @@ def convert(src: str, out: Path, fmt: str, merges: str | None = None) -> Tokeniz
     if fmt not in FORMATS:
         raise TokforgeError(f"unknown output format {fmt!r} (one of {', '.join(FORMATS)})")
     if fmt == "sentencepiece-vocab":
-        from .interop import sentencepiece
+        from ..interop import sentencepiece
 
         path = Path(src)
         if not path.is_file():
@@ -127,7 +128,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Adds the ``convert`` sub-command."""
     p = subparsers.add_parser(
         "convert",

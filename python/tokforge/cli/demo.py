@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import sample_path
-from .errors import TokforgeError
-from .tokenizer import Tokenizer
+from ..errors import TokforgeError
+from ..sample import sample_path
+from ..tokenizer import Tokenizer
+from .options import Subparsers
 
 #: Strings whose splits explain common LLM surprises (letter counting, digits, case, spaces).
 SHOWCASE = [
@@ -59,7 +60,7 @@ def _measure(tok: Tokenizer, text: str) -> dict[str, Any]:
 
 def _train(text_path: str, vocab_size: int, out: Path, quiet: bool) -> Tokenizer | None:
     try:
-        from .train import train
+        from ..training.trainer import train
     except ModuleNotFoundError as e:
         if e.name != "tokforge.train":
             raise
@@ -89,7 +90,7 @@ def _train(text_path: str, vocab_size: int, out: Path, quiet: bool) -> Tokenizer
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .registry import get_encoding
+    from ..encodings import get_encoding
 
     corpus = args.corpus or sample_path()
     with open(corpus, encoding="utf-8") as f:
@@ -124,7 +125,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
 
     print("\n3. Tokenization artifacts: how each tokenizer splits telling strings")
-    from .artifacts import artifacts
+    from ..inspect.artifacts import artifacts
 
     report = artifacts(tokenizers, names=[t.name for t in tokenizers])
     for line in report.to_text(color=None).splitlines():
@@ -136,7 +137,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     p = subparsers.add_parser("demo", help="train, encode, decode and show splits on the sample")
     p.add_argument("--corpus", help="a UTF-8 text file instead of the bundled sample")
     p.add_argument("--vocab-size", type=int, default=2048, help="trained vocabulary size")
