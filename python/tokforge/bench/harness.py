@@ -28,6 +28,7 @@ from .. import _core
 from ..encodings import get_encoding, resolve_tokenizer
 from ..errors import TokforgeError
 from ..registry import ALIASES, ENCODINGS, find_rank_file, known_rank_file
+from ..tokenizer import Tokenizer
 
 DOC_SIZE = 4096
 
@@ -111,7 +112,7 @@ def _known(target: Target, what: str) -> str:
     return target.name
 
 
-def _load_tokforge(target: Target, _hf: str | None) -> Any:
+def _load_tokforge(target: Target, _hf: str | None) -> Tokenizer:
     if target.name is not None and target.rank_file is not None:
         return get_encoding(target.name, target.rank_file)
     return resolve_tokenizer(target.spec)
@@ -163,36 +164,40 @@ def _hf_json(target: Target, hf_json: str | None, lib: str) -> str:
 
 
 def _load_tiktoken(target: Target, _hf: str | None) -> Callable[[str], Any]:
-    return _tiktoken_encoding(target).encode_ordinary  # type: ignore[no-any-return]
+    fn: Callable[[str], Any] = _tiktoken_encoding(target).encode_ordinary
+    return fn
 
 
 def _load_tokforge_list(target: Target, _hf: str | None) -> Callable[[str], Any]:
-    return _load_tokforge(target, None).encode_ordinary  # type: ignore[no-any-return]
+    return _load_tokforge(target, None).encode_ordinary
 
 
 def _load_tokforge_numpy(target: Target, _hf: str | None) -> Callable[[str], Any]:
-    return _load_tokforge(target, None).encode_ordinary_to_numpy  # type: ignore[no-any-return]
+    return _load_tokforge(target, None).encode_ordinary_to_numpy
 
 
 def _load_quicktok(target: Target, _hf: str | None) -> Callable[[str], Any]:
     quicktok = _import("quicktok")
     enc = quicktok.get_encoding(_known(target, "quicktok-v1"))
-    return enc.encode_ordinary  # type: ignore[no-any-return]
+    fn: Callable[[str], Any] = enc.encode_ordinary
+    return fn
 
 
 def _load_gigatoken(target: Target, _hf: str | None) -> Callable[[str], Any]:
     gigatoken = _import("gigatoken")
     name = _known(target, "gigatoken")
     # No special tokens: like every other column, special tokens' text is ordinary text.
-    pre = {"cl100k_base": "cl100k", "o200k_base": "o200k"}[name]
+    pre = ENCODINGS[name].preset
     tok = gigatoken.Tokenizer.from_tiktoken(target.rank_file, pre, {})
-    return tok.encode  # type: ignore[no-any-return]
+    fn: Callable[[str], Any] = tok.encode
+    return fn
 
 
 def _load_bpe_openai(target: Target, _hf: str | None) -> Callable[[str], Any]:
     bpe_openai = _import("bpe_openai")
     enc = bpe_openai.get_encoding(_known(target, "bpe-openai"))
-    return enc.encode_ordinary  # type: ignore[no-any-return]
+    fn: Callable[[str], Any] = enc.encode_ordinary
+    return fn
 
 
 def _load_tokie(target: Target, hf: str | None) -> Callable[[str], Any]:
@@ -480,9 +485,9 @@ def format_table(runs: list[Run], peers: list[str], reference: str) -> str:
                 rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = []
-    for k, r in enumerate(rows):
-        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])]
-        cells += [c.rjust(w) for c, w in zip(r[2:], widths[2:], strict=True)]
+    for k, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [c.rjust(w) for c, w in zip(row[2:], widths[2:], strict=True)]
         lines.append("  ".join(cells))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))

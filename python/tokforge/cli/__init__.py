@@ -15,6 +15,7 @@ from .._version import __version__
 from ..errors import TokforgeError
 from . import basic, bench, dataset, demo, interop, nn, train
 from . import inspect as inspect_commands
+from .options import fail
 
 __all__ = ["build_parser", "main"]
 
@@ -43,9 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (TokforgeError, OSError, UnicodeDecodeError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"tokforge: error: {msg}", file=sys.stderr)
-        return 1
+        return fail(e)
     except KeyboardInterrupt:
         print("tokforge: interrupted", file=sys.stderr)
         return 130

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
+from ..training.distributed import encode_files
 from .options import Subparsers, add_errors, add_jsonl_field, add_quiet, add_tokenizer, fail
 
 __all__ = ["handler", "register"]
@@ -61,13 +63,10 @@ def handler(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except (TokforgeError, OSError, ValueError, TypeError, ImportError) as e:
-        return fail("encode-dataset", e)
+        return fail(e, "encode-dataset")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..encodings import resolve_tokenizer
-    from ..training.distributed import encode_files
-
     tok = resolve_tokenizer(args.tokenizer)
     client = None
     if args.scheduler:

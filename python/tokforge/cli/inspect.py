@@ -18,7 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import inspect as ins
+from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
+from ..inspect import compare
+from ..inspect.artifacts import artifacts
+from ..inspect.stats import corpus_stats, plot_stats, stats_json, stats_text
 from ..inspect.viz import printable, table, use_color
 from .options import Subparsers, add_tokenizer
 
@@ -144,8 +149,8 @@ def _emit(args: argparse.Namespace, text: str) -> None:
 
 def _color(args: argparse.Namespace) -> bool:
     if args.output:
-        return args.color == "always"
-    return use_color(args.color)
+        return str(args.color) == "always"
+    return use_color(str(args.color))
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -157,8 +162,6 @@ def _read_text(args: argparse.Namespace) -> str:
 
 
 def _tokenizers(specs: list[str] | None) -> tuple[list[Any], list[str]]:
-    from ..encodings import resolve_tokenizer
-
     specs = specs or ["cl100k", "o200k"]
     toks = [resolve_tokenizer(s) for s in specs]
     names = [t.name or s for t, s in zip(toks, specs, strict=True)]
@@ -180,9 +183,6 @@ def _entries_table(rows: list[Any], extra: list[str] | None = None) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .. import inspect as ins
-    from ..encodings import resolve_tokenizer
-
     tok = resolve_tokenizer(args.tokenizer)
     fmt = args.format
     as_json = fmt == "json"
@@ -225,16 +225,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.unreachable:
         found_u = ins.unreachable_tokens(tok)
         if as_json:
-            _emit(
+            return _emit_json(
                 args,
-                _json(
-                    [
-                        {"id": u.id, "text": u.text, "parts": u.parts, "whole_piece": u.whole_piece}
-                        for u in found_u
-                    ]
-                ),
+                [
+                    {"id": u.id, "text": u.text, "parts": u.parts, "whole_piece": u.whole_piece}
+                    for u in found_u
+                ],
             )
-            return 0
         head = (
             f"{len(found_u)} of {len(tok._mergeable_ranks):,} ordinary tokens are unreachable "
             "by merges (BPE on their bytes stops at the parts shown)"
@@ -260,16 +257,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             corpus = [Path(f).read_text(encoding="utf-8") for f in args.corpus]
         rare = ins.rarest_merges(tok, args.rare, corpus=corpus)
         if as_json:
-            _emit(
+            return _emit_json(
                 args,
-                _json(
-                    [
-                        {"id": r.id, "text": r.text, "merge_count": r.merge_count, "usage": r.usage}
-                        for r in rare
-                    ]
-                ),
+                [
+                    {"id": r.id, "text": r.text, "merge_count": r.merge_count, "usage": r.usage}
+                    for r in rare
+                ],
             )
-            return 0
         cols = ["id", "token"]
         if any(r.merge_count is not None for r in rare):
             cols.append("merge count")
@@ -305,8 +299,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _scripts(args: argparse.Namespace, tok: Any) -> int:
-    from .. import inspect as ins
-
     groups = ins.tokens_by_script(tok)
     total = sum(len(v) for v in groups.values())
     if args.scripts:
@@ -342,6 +334,11 @@ def _short(data: bytes, width: int = 18) -> str:
     return f"[{text[: width - 1]}…]" if len(text) > width else f"[{text}]"
 
 
+def _emit_json(args: argparse.Namespace, value: Any) -> int:
+    _emit(args, _json(value))
+    return 0
+
+
 def _json(value: Any) -> str:
     import json
 
@@ -349,8 +346,6 @@ def _json(value: Any) -> str:
 
 
 def cmd_artifacts(args: argparse.Namespace) -> int:
-    from ..inspect.artifacts import artifacts
-
     if args.tokenizer:
         toks, names = _tokenizers(args.tokenizer)
         report = artifacts(toks, args.extra, only=args.only, names=names)
@@ -366,8 +361,6 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..inspect import compare
-
     toks, names = _tokenizers(args.tokenizer)
     comparison = compare(toks, _read_text(args), names=names)
     if args.format == "json":
@@ -387,13 +380,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from ..inspect.stats import corpus_stats, stats_json, stats_text
-
     toks, names = _tokenizers(args.tokenizer or ["cl100k"])
     results = [corpus_stats(t, args.files, name=n) for t, n in zip(toks, names, strict=True)]
     if args.plot:
-        from ..inspect.stats import plot_stats
-
         plot_stats(results, args.plot)
     _emit(args, stats_json(results) if args.format == "json" else stats_text(results))
     if args.plot:

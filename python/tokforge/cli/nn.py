@@ -25,6 +25,7 @@ from ..encodings import resolve_tokenizer
 from ..nn.config import ACTIVATIONS, NORMS, POSITIONALS, Config
 from ..nn.model import Transformer
 from ..nn.sampling import make_rng, sample_token
+from ..nn.trace import draw_attention, format_trace, matplotlib_figure, record
 from ..tokenizer import Tokenizer
 from .options import Subparsers, add_tokenizer
 
@@ -127,8 +128,6 @@ def _handler(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.attention_png is not None:
-        from ..nn.trace import matplotlib_figure
-
         matplotlib_figure()  # fail before any work if the picture cannot be drawn
     tokenizer = _resolve_tokenizer(args.tokenizer)
     model = _build_model(args, tokenizer)
@@ -143,8 +142,6 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if not inspecting:
         _print_stream(model, out, args.prompt, model.stream(ids, n_new, **sampling, seed=rng))
         return 0
-
-    from ..nn.trace import draw_attention, format_trace, record
 
     rec = record(model, ids)
     first = sample_token(rec.logits[-1], rng, **sampling) if n_new > 0 else None

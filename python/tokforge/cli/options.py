@@ -35,7 +35,7 @@ def add_tokenizer(
     help: str = _TOKENIZER_HELP,
     default: str | None = "cl100k",
     metavar: str | None = None,
-    action: str | None = None,
+    action: str = "store",
 ) -> None:
     """``--tokenizer``/``-t``: what :func:`tokforge.resolve_tokenizer` accepts."""
     p.add_argument("--tokenizer", "-t", help=help, default=default, metavar=metavar, action=action)
@@ -82,8 +82,8 @@ def add_quiet(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help=help)
 
 
-def fail(command: str, e: BaseException) -> int:
-    """Prints ``tokforge COMMAND: error: <first line>`` to stderr and returns 1."""
+def fail(e: BaseException, command: str = "") -> int:
+    """Prints ``tokforge [COMMAND]: error: <the first line of e>`` to stderr and returns 1."""
     msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    print(f"tokforge {command}: error: {msg}", file=sys.stderr)
+    print(f"tokforge{' ' + command if command else ''}: error: {msg}", file=sys.stderr)
     return 1

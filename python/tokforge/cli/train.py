@@ -32,8 +32,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import _core
 from ..errors import TokforgeError
 from ..registry import PRESETS
+from ..training.counts import count, info, load, merge, train_merges_from_counts
+from ..training.trainer import _train_merges, train_merges_from_counter
 from .options import (
     Subparsers,
     add_errors,
@@ -197,8 +200,6 @@ def _add_min_count(p: argparse.ArgumentParser) -> None:
 
 
 def _summary(path: Path) -> str:
-    from ..training.counts import info
-
     h = info(path)
     pruned = (
         f", pretokens seen < {h['min_pretoken_count']} times left out (approximate)"
@@ -213,8 +214,6 @@ def _summary(path: Path) -> str:
 
 def count_handler(args: argparse.Namespace) -> int:
     """Runs ``tokforge count``."""
-    from ..training.counts import count
-
     try:
         out = Path(args.output)
         if not out.parent.is_dir():
@@ -237,13 +236,11 @@ def count_handler(args: argparse.Namespace) -> int:
             print(_summary(out), file=sys.stderr)
         return 0
     except (TokforgeError, OSError, ValueError, TypeError) as e:
-        return fail("count", e)
+        return fail(e, "count")
 
 
 def merge_handler(args: argparse.Namespace) -> int:
     """Runs ``tokforge merge-counts``."""
-    from ..training.counts import merge
-
     try:
         out = Path(args.output)
         if not out.parent.is_dir():
@@ -253,7 +250,7 @@ def merge_handler(args: argparse.Namespace) -> int:
             print(_summary(out), file=sys.stderr)
         return 0
     except (TokforgeError, OSError, ValueError, TypeError) as e:
-        return fail("merge-counts", e)
+        return fail(e, "merge-counts")
 
 
 def _check_files(files: list[Path]) -> None:
@@ -283,9 +280,10 @@ def handler(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except (TokforgeError, OSError, ValueError, TypeError) as e:
-        return fail("train", e)
+        return fail(e, "train")
 
 
+# StreamHandler is generic in typeshed only; StreamHandler[TextIO] fails at run time on 3.10
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Prints the trainer's warnings as ``tokforge: ...`` lines (installed once), to whatever
     ``sys.stderr`` is when the record is emitted: bound at install time, a stream that was
@@ -306,8 +304,6 @@ def _ensure_log_handler() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..training.trainer import _train_merges
-
     sizes: list[int] = args.vocab_size
     n_special = len(args.special)
     if len(set(args.special)) != n_special:
@@ -410,8 +406,6 @@ def _run(args: argparse.Namespace) -> int:
 def _train_from_counts(args: argparse.Namespace, sizes: list[int]) -> Any:
     """Trains from counts files, checking that --pattern and --special (when given) agree with
     what the counts record."""
-    from ..training.counts import load, train_merges_from_counts
-
     counter = load(args.from_counts, num_threads=args.threads)
     if args.pattern is not None:
         wanted = _core_pattern(args.pattern)
@@ -433,8 +427,6 @@ def _train_from_counts(args: argparse.Namespace, sizes: list[int]) -> Any:
             f"special token(s) need at least {256 + len(specials)}"
         )
     if args.byte_fallback:
-        from ..training.trainer import train_merges_from_counter
-
         if args.min_pretoken_count > 1:
             counter.prune(args.min_pretoken_count)
         return train_merges_from_counter(
@@ -459,8 +451,6 @@ def _train_from_counts(args: argparse.Namespace, sizes: list[int]) -> Any:
 
 def _core_pattern(pattern: str) -> str | None:
     """The regex a --pattern value stands for (None for whitespace and none)."""
-    from .. import _core
-
     if pattern in ("whitespace", "none"):
         return None
     try:

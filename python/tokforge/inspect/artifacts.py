@@ -17,7 +17,7 @@ import re
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from ..encodings import get_encoding, resolve_tokenizer
 from ..errors import TokforgeError
@@ -365,7 +365,7 @@ class ArtifactsReport:
 
 
 def _default_tokenizers() -> list[Tokenizer]:
-    found = []
+    found: list[Tokenizer] = []
     errors = []
     for name in ("cl100k_base", "o200k_base"):
         try:
@@ -382,6 +382,15 @@ def _default_tokenizers() -> list[Tokenizer]:
 def _is_tokenizer(value: object) -> TypeGuard[Tokenizer]:
     """Whether ``value`` is a tokenizer object rather than a ``--tokenizer`` spec."""
     return not isinstance(value, (str, os.PathLike)) and hasattr(value, "decode_tokens_bytes")
+
+
+def _tokenizer(spec: object) -> Tokenizer:
+    """A tokenizer object as it is; a ``--tokenizer`` spec resolved."""
+    if _is_tokenizer(spec):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        return resolve_tokenizer(spec)
+    raise TypeError(f"expected str, bytes or os.PathLike object, not {type(spec).__name__}")
 
 
 def artifacts(
@@ -401,12 +410,12 @@ def artifacts(
     if tokenizers is None:
         toks = _default_tokenizers()
     else:
-        items = (
+        items: list[object] = (
             [tokenizers]
             if isinstance(tokenizers, str) or _is_tokenizer(tokenizers)
-            else list(tokenizers)  # type: ignore[arg-type]
+            else list(cast("Iterable[object]", tokenizers))
         )
-        toks = [t if _is_tokenizer(t) else resolve_tokenizer(t) for t in items]
+        toks = [_tokenizer(t) for t in items]
     if not toks:
         raise TokforgeError("artifacts needs at least one tokenizer")
     if names is not None and len(names) != len(toks):

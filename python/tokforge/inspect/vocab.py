@@ -65,9 +65,11 @@ def find_tokens(
     """
     flags = re.IGNORECASE if ignore_case else 0
     as_bytes = isinstance(query, (bytes, bytearray))
-    source: str | bytes = bytes(query) if isinstance(query, (bytes, bytearray)) else query
-    if not regex:
-        source = re.escape(source)  # type: ignore[type-var]
+    source: str | bytes
+    if isinstance(query, (bytes, bytearray)):
+        source = bytes(query) if regex else re.escape(bytes(query))
+    else:
+        source = query if regex else re.escape(query)
     try:
         pat: Any = re.compile(source, flags)
     except re.error as e:

@@ -112,6 +112,7 @@ class Config:
         """
         fields: dict[str, Any] = {"vocab_size": tokenizer.n_vocab}
         with contextlib.suppress(AttributeError, KeyError):  # KeyError: no <|endoftext|>
+            # eot_token is optional, so not in _HasVocab: without it eos_id stays unset
             fields["eos_id"] = tokenizer.eot_token  # type: ignore[attr-defined]
         fields.update(overrides)
         return cls(**fields)

@@ -40,8 +40,9 @@ from typing import Any, Union, overload
 
 from .. import _core
 from ..errors import TokforgeError
+from ..registry import PRESETS
 from ..tokenizer import Tokenizer
-from .trainer import TrainResult, _check_vocab_size, _ProgressBar
+from .trainer import TrainResult, _check_limits, _check_vocab_size, _ProgressBar, result_of
 
 __all__ = [
     "MAGIC",
@@ -58,7 +59,6 @@ log = logging.getLogger("tokforge.train")
 #: The first 8 bytes of every counts file.
 MAGIC = b"TFCOUNT\0"
 
-_PRESETS = ("cl100k", "o200k", "gpt2", "whitespace", "none")
 
 #: Counts files (paths), or counts already loaded.
 Counts = Union[
@@ -80,7 +80,7 @@ def _pretok_args(pattern: str | None, pretokenizer: str | None) -> dict[str, str
         raise TypeError("give either pattern (a regex) or pretokenizer (a preset name), not both")
     if pretokenizer is not None:
         return {"preset": pretokenizer}
-    if pattern is not None and (pattern in _PRESETS or pattern.endswith("_base")):
+    if pattern is not None and (pattern in PRESETS or pattern.endswith("_base")):
         return {"preset": pattern}
     return {"pattern": pattern}
 
@@ -212,10 +212,7 @@ def train_merges_from_counts(
     record; a list or a dict of fixed ids may be given, naming the same tokens (their text was
     cut out when counting, so other tokens could not be made to agree with the counts).
     ``min_pretoken_count`` > 1 prunes before training (approximate, less memory)."""
-    if min_frequency < 1:
-        raise TokforgeError(f"min_frequency must be at least 1, not {min_frequency}")
-    if max_token_bytes is not None and max_token_bytes < 2:
-        raise TokforgeError(f"max_token_bytes must be at least 2, not {max_token_bytes}")
+    _check_limits(min_frequency, max_token_bytes)
     start = time.perf_counter()
     counter = load(counts)
     recorded = counter.special_tokens
@@ -248,15 +245,7 @@ def train_merges_from_counts(
     finally:
         _close(bar)
     pruning = counter.pruning
-    stats: dict[str, Any] = {
-        "bytes": counter.num_bytes,
-        "pretokens": counter.num_pretokens,
-        "distinct_pretokens": counter.num_distinct,
-        "documents": counter.num_documents,
-        "min_frequency": min_frequency,
-        "max_token_bytes": max_token_bytes,
-        "from_counts": True,
-    }
+    stats: dict[str, Any] = {"from_counts": True}
     if pruning[0] > 1:
         stats["min_pretoken_count"] = pruning[0]
         stats["pruned"] = {"distinct": pruning[1], "total": pruning[2]}
@@ -268,14 +257,13 @@ def train_merges_from_counts(
         counter.num_bytes / 1e6,
         time.perf_counter() - start,
     )
-    return TrainResult(
-        merges=[(int(a), int(b)) for a, b in merges],
-        counts=list(merge_counts),
-        stop_reason=stop,
-        pretokenizer=counter.preset,
-        pattern=counter.pattern,
-        special_tokens=specials,
-        stats=stats,
+    return result_of(
+        counter,
+        (merges, merge_counts, stop),
+        specials,
+        min_frequency=min_frequency,
+        max_token_bytes=max_token_bytes,
+        extra_stats=stats,
     )
 
 

@@ -451,7 +451,7 @@ def encode_files(
             None, _encode_task, [(job, tokenizer, str(out), options) for job in jobs], num_workers
         )
     shards = [{k: v for k, v in r.items() if k != "key"} for r in records]
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": "tokforge-shards",
         "version": 1,
         "tokenizer": {
