@@ -60,7 +60,9 @@ def _text_call(call: Callable[..., _T], text: str | list[str], *args: Any) -> _T
     does: round-tripped through UTF-16, so that surrogate pairs join and lone ones become
     U+FFFD. ``text`` is one text or a list of them."""
     try:
-        return call(text, *args)
+        # call(text) without an empty *args: the one-argument call is the hot one (a short
+        # encode), and unpacking costs it about 50 ns
+        return call(text, *args) if args else call(text)
     except UnicodeEncodeError:
         if isinstance(text, str):
             return call(_fix_surrogates(text), *args)

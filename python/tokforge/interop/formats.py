@@ -11,6 +11,10 @@ the cores this module returns.
 'gpt2'
 >>> detect_format(b"aGVsbG8= 0\\n")
 'tiktoken'
+>>> detect_format(b"\\n\\x05\\n\\x03abc")
+'sentencepiece'
+>>> detect_format(b'{"hello": {"world": 1}}')
+'unknown_json'
 """
 
 from __future__ import annotations
