@@ -3,7 +3,7 @@
     python benches/count_bench.py [--copies 4] [--repeat 2] [--json]
 
 The six shared corpora (24 MB) are written ``--copies`` times as separate files (so there is
-enough work to share), then counted by ``tokforge.distributed.count`` on a LocalCluster with 1
+enough work to share), then counted by ``training.distributed.count`` on a LocalCluster with 1
 and with 2 worker processes (1 thread each, one file per task, counts merged in a tree on the
 workers), and once in this process with ``PretokenCounter.add_files`` on 1 thread for reference.
 Prints MB/s of text, the counts' size, and the merge cost, and checks the counts agree.
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tokforge import _core
-from tokforge import distributed as td
+from tokforge.training import distributed as td
 
 CORPORA = ["en_docs", "code_py", "man_de", "man_ja", "man_ru", "man_zh_CN"]
 

@@ -14,7 +14,7 @@ a time on one thread:
   rounds each run every library on every corpus once, and each cell keeps its fastest process.
 - warm: in this process, the best of --repeat passes over the same documents.
 
-Libraries (each run only when installed; see ``tokforge.bench_cli.PEERS``): tiktoken (the
+Libraries (each run only when installed; see ``tokforge.bench.harness.PEERS``): tiktoken (the
 reference, ``encode_ordinary``), tokforge (``encode_ordinary`` -> list, and
 ``encode_ordinary_to_numpy`` -> array), quicktok-v1, gigatoken (array output), bpe-openai; tokie
 and HF tokenizers through a tokenizer.json: ``--hf-json``, or else tokforge's own export of the
@@ -39,8 +39,8 @@ import sys
 import time
 from pathlib import Path
 
-from tokforge import bench_cli
-from tokforge.bench_cli import PEERS, Target, documents
+from tokforge.bench import harness as bench_cli
+from tokforge.bench.harness import PEERS, Target, documents
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKFORGE_SHARED") or HERE.parent.parent / "shared")

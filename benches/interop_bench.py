@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import tokforge
-from tokforge.bench_cli import documents
+from tokforge.bench.harness import documents
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKFORGE_SHARED") or HERE.parent.parent / "shared")

@@ -73,12 +73,12 @@ def run_tool(tool: str, vocab: int, docs: list[str]) -> dict[str, float]:
     pattern = PATTERNS["cl100k"]
     t0 = time.perf_counter()
     if tool == "tokforge":
-        import tokforge.train as tf
+        import tokforge.training.trainer as tf
 
         tok = tf.train(docs, vocab, progress=False)
         n = tok.n_vocab
     elif tool == "tokforge-files":
-        import tokforge.train as tf
+        import tokforge.training.trainer as tf
 
         files = [shared_dir() / "corpora" / f"{c}.txt" for c in CORPORA]
         t0 = time.perf_counter()

@@ -41,7 +41,7 @@ def corpus_text(name: str) -> str:
 def documents(text: str, size: int = 4096) -> list[str]:
     """Cuts text into ~size-byte documents at character boundaries (the benchmark's unit: the
     same function the benchmarks use)."""
-    from tokforge.bench_cli import documents as cut
+    from tokforge.bench.harness import documents as cut
 
     return cut(text, size)
 

@@ -28,6 +28,8 @@ echo "== fuzz (20 s per target)"
 bash fuzz/run_ci.sh
 echo "== ruff"
 "$PY" -m ruff check python tests benches
+echo "== mypy --strict"
+"$PY" -m mypy --strict python/tokforge
 echo "== mypy.stubtest (the hand-written _core.pyi against the compiled module)"
 (cd /tmp && "$PY" -m mypy.stubtest tokforge._core)
 echo "== pytest"

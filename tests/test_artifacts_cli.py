@@ -1,4 +1,4 @@
-"""tokforge.artifacts and the inspect / artifacts / compare / stats sub-commands, called as
+"""tokforge.inspect.artifacts and the inspect / artifacts / compare / stats sub-commands, called as
 ``main(argv)``. Expected values come from tiktoken or from hand-built vocabularies."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import tokforge
 from conftest import require_shared, tiktoken_encoding, tokforge_encoding
-from tokforge.artifacts import ARTIFACTS, artifacts
 from tokforge.cli import main
 from tokforge.errors import TokforgeError
+from tokforge.inspect.artifacts import ARTIFACTS, artifacts
 
 LOW = [(108, 111), (256, 119)]  # lo=256, low=257
 UNREACHABLE = [(97, 98), (98, 99), (257, 100), (97, 258)]  # 259 "abcd": see test_inspect.py

@@ -80,7 +80,7 @@ def test_cold_repeat_runs_round_robin_and_keeps_the_fastest(text_file, monkeypat
     """``--cold-repeat 3``: three rounds, each running every library once, in turn; the table
     keeps each library's fastest process. The child processes are replaced by a stand-in that
     records the order and reports a time per call (the ids come from the real tokenizer)."""
-    from tokforge import bench_cli
+    from tokforge.bench import harness as bench_cli
 
     calls: list[str] = []
     seconds = {"tokforge": [3.0, 1.0, 2.0], "tokforge[numpy]": [0.5, 4.0, 4.0]}

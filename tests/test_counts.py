@@ -10,9 +10,9 @@ import tokforge
 from conftest import CORPORA, corpus_text
 from tokforge import _core
 from tokforge.cli import main
-from tokforge.counts import MAGIC, count, info, load, merge, train_from_counts
 from tokforge.errors import TokforgeError
-from tokforge.train import train_merges
+from tokforge.training import train_merges
+from tokforge.training.counts import MAGIC, count, info, load, merge, train_from_counts
 
 SPECIAL = ["<|endoftext|>"]
 

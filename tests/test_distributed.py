@@ -1,4 +1,4 @@
-"""tokforge.distributed on local processes and on a real Dask LocalCluster (two worker
+"""tokforge.training.distributed on local processes and on a real Dask LocalCluster (two worker
 processes): counting and training equal local training, dataset shards equal ``encode`` file by
 file, a rerun skips finished shards, a worker killed mid-run loses nothing. Also: tokenizers
 pickle small, survive fork, and work in ``datasets.Dataset.map(num_proc=2)``."""
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import tokforge
 from conftest import CORPORA, corpus_text
-from tokforge import counts as tc
-from tokforge import distributed as td
 from tokforge.cli import main
+from tokforge.training import counts as tc
+from tokforge.training import distributed as td
 
 SPECIAL = "<|endoftext|>"
 

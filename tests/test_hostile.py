@@ -28,7 +28,7 @@ from tokforge.errors import (
     VocabError,
     VocabFileError,
 )
-from tokforge.train import train
+from tokforge.training import train
 
 BYTES = {bytes([i]): i for i in range(256)}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, tiktoken_encoding, tokforge_encoding
-from tokforge.viz import token_rgb
+from tokforge.inspect.viz import token_rgb
 
 # Whitespace, code, digits, a character cl100k splits into partial bytes, an accent and a
 # special token: every kind of glyph the view draws.

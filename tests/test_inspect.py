@@ -27,7 +27,7 @@ UNREACHABLE = [(97, 98), (98, 99), (257, 100), (97, 258)]
 
 
 def _glyphs(text: str) -> str:
-    """The documented glyphs, restated independently of tokforge.viz."""
+    """The documented glyphs, restated independently of tokforge.inspect.viz."""
     return text.replace(" ", "·").replace("\t", "→").replace("\n", "↵")
 
 
@@ -159,7 +159,7 @@ def test_same_token_same_colour_everywhere(cl):
     (ta,) = [t for t in a if t.text == "·strawberry"]
     (tb,) = [t for t in b if t.text == "·strawberry"]
     assert ta.id == tb.id
-    from tokforge.viz import token_css
+    from tokforge.inspect.viz import token_css
 
     colour = token_css(ta.id)
     assert f'background:{colour}" data-id="{ta.id}"' in a.to_html()
@@ -471,7 +471,16 @@ def test_compare_needs_a_tokenizer():
 def test_module_docstring_examples_run():
     # import_module, not attribute access: tokforge may re-export the artifacts() function
     # under the name of its module
-    names = ("tokforge.inspect", "tokforge.viz", "tokforge.stats", "tokforge.artifacts")
+    names = (
+        "tokforge.inspect",
+        "tokforge.inspect.explanation",
+        "tokforge.inspect.merge_tree",
+        "tokforge.inspect.vocab",
+        "tokforge.inspect.comparison",
+        "tokforge.inspect.viz",
+        "tokforge.inspect.stats",
+        "tokforge.inspect.artifacts",
+    )
     for module in map(importlib.import_module, names):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, module.__name__

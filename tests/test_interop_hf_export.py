@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokforge.errors import PatternError, PretokenizerError, VocabError
 from tokforge.interop.hf_export import to_hf_dict, to_oniguruma
-from tokforge.train import train
+from tokforge.training import train
 
 
 def _require(module: str) -> Any:

@@ -1,6 +1,6 @@
-"""``tokforge run-model``: the sub-command that tokforge.nn.cli registers.
+"""``tokforge run-model``: the sub-command that tokforge.cli.nn registers.
 
-Most tests swap ``tokforge.resolve_tokenizer`` for a tiny byte tokenizer, so they check the
+Most tests swap the command's ``resolve_tokenizer`` for a tiny byte tokenizer, so they check the
 command's own logic with NumPy alone. The last section runs the real cl100k tokenizer through
 ``tokforge.cli.main`` and skips where its rank file cannot be found.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tokforge
+from tokforge.cli import nn as nn_cli
 from tokforge.nn import Config, Transformer, softmax
-from tokforge.nn import cli as nn_cli
 from tokforge.nn.weights import save_gpt2
 
 
@@ -45,7 +45,7 @@ class ByteTokenizer:
 @pytest.fixture
 def byte_tokenizer(monkeypatch: pytest.MonkeyPatch) -> ByteTokenizer:
     tok = ByteTokenizer()
-    monkeypatch.setattr(tokforge, "resolve_tokenizer", lambda spec: tok, raising=False)
+    monkeypatch.setattr(nn_cli, "resolve_tokenizer", lambda spec: tok)
     return tok
 
 

@@ -20,7 +20,7 @@ from tokforge import _core
 from tokforge import reference as ref
 from tokforge.cli import main
 from tokforge.errors import TokforgeError
-from tokforge.train import TrainResult, train, train_merges
+from tokforge.training import TrainResult, train, train_merges
 
 TEXTBOOK = "low lower lowest lowly"
 

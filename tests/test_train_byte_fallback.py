@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from tokforge import _core
 from tokforge.cli import main
 from tokforge.errors import TokforgeError
-from tokforge.train import coverage_alphabet, train, train_merges
+from tokforge.training import coverage_alphabet, train, train_merges
 
 SLICE = 200_000
 SPECIAL = "<|endoftext|>"

@@ -1,4 +1,4 @@
-"""tokforge.viz and tokforge.stats: printable forms, colours, tables, corpus statistics and the
+"""tokforge.inspect.viz and .stats: printable forms, colours, tables, corpus statistics and the
 matplotlib figure (a real PNG with the expected axes)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import tokforge
 from conftest import corpus_text, tiktoken_encoding, tokforge_encoding
 from tokforge import viz
-from tokforge.stats import corpus_stats, stats_json, stats_text, text_stats
+from tokforge.inspect.stats import corpus_stats, stats_json, stats_text, text_stats
 
 
 def test_printable_glyphs_and_partial_bytes():

@@ -80,7 +80,7 @@ def pretokenize(text: str, pretokenizer: str = "cl100k") -> list[str]:
                 pieces.append(text[start:i])
                 start = i
         return pieces
-    import regex  # type: ignore[import-untyped]  # for \p{..} and possessive quantifiers
+    import regex  # for \p{..} and possessive quantifiers
 
     return [m for m in regex.findall(PATTERNS.get(pretokenizer, pretokenizer), text) if m]
 

@@ -1,4 +1,6 @@
-"""The OpenAI encodings built from local rank files, and the resolver behind ``--tokenizer``.
+"""The known encodings, in one place: the pretokenizer presets and the OpenAI encodings (name,
+preset, special tokens, published SHA-256), and where their rank files are found locally.
+:func:`tokforge.get_encoding` (in :mod:`tokforge.encodings`) builds tokenizers from them.
 
 Nothing here downloads: rank files are found, in order, at an explicit path, under
 ``$TOKFORGE_SHARED/vocabs``, under ``./shared/vocabs`` or ``../shared/vocabs`` from the
@@ -9,7 +11,6 @@ under the SHA-1 of its URL). Every candidate is checked against the published SH
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import tempfile
@@ -18,15 +19,21 @@ from pathlib import Path
 
 from . import _core
 from .errors import TokforgeError, TokforgeIOError
-from .tokenizer import Tokenizer
 
 __all__ = [
+    "ALIASES",
     "ENCODINGS",
+    "PRESETS",
+    "EncodingSpec",
+    "encoding_core",
     "find_rank_file",
-    "get_encoding",
+    "known_rank_file",
     "list_encoding_names",
-    "resolve_tokenizer",
 ]
+
+#: The built-in pretokenizers, by name: the three OpenAI regexes (run by exact scanners), the
+#: ``White_Space`` splitter, and none at all.
+PRESETS = ("cl100k", "o200k", "gpt2", "whitespace", "none")
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,8 @@ ENCODINGS: dict[str, EncodingSpec] = {
     ),
 }
 
-_ALIASES = {"cl100k": "cl100k_base", "o200k": "o200k_base"}
+#: Short names accepted wherever an encoding name is.
+ALIASES = {"cl100k": "cl100k_base", "o200k": "o200k_base"}
 
 
 def list_encoding_names() -> list[str]:
@@ -104,7 +112,7 @@ def _sha256(path: Path) -> str:
 def find_rank_file(name: str) -> Path:
     """The local rank file of encoding ``name``; raises :class:`TokforgeIOError` listing where
     it looked when there is none with the right hash."""
-    spec = ENCODINGS[_ALIASES.get(name, name)]
+    spec = ENCODINGS[ALIASES.get(name, name)]
     looked = []
     for p in _candidates(spec):
         looked.append(str(p))
@@ -126,43 +134,13 @@ def known_rank_file(data: bytes) -> tuple[str, str, dict[str, int]] | None:
     return None
 
 
-@functools.lru_cache(maxsize=8)
-def _load_encoding(name: str, path: str) -> Tokenizer:
+def encoding_core(name: str, path: str) -> _core.CoreBPE:
+    """The core of encoding ``name`` (a key of :data:`ENCODINGS`) from the rank file at
+    ``path``, refused when the file's SHA-256 is not the published one."""
     spec = ENCODINGS[name]
     data = Path(path).read_bytes()
     if hashlib.sha256(data).hexdigest() != spec.sha256:
         raise TokforgeError(f"{path}: not the {name} rank file (SHA-256 differs)")
-    core = _core.CoreBPE.from_tiktoken_bytes(
+    return _core.CoreBPE.from_tiktoken_bytes(
         data, list(spec.special_tokens.items()), path=path, preset=spec.preset, name=name
     )
-    return Tokenizer._from_core(core)
-
-
-def get_encoding(name: str, path: str | os.PathLike[str] | None = None) -> Tokenizer:
-    """``cl100k_base`` or ``o200k_base`` (``cl100k``/``o200k`` also accepted) as a
-    :class:`Tokenizer`, built from a local rank file; the same object is returned for the same
-    file. Pattern and special tokens are tiktoken's."""
-    key = _ALIASES.get(name, name)
-    if key not in ENCODINGS:
-        raise TokforgeError(f"unknown encoding {name!r}; known: {', '.join(list_encoding_names())}")
-    p = Path(path) if path is not None else find_rank_file(key)
-    if not p.is_file():
-        raise TokforgeIOError(f"{p}: no such file")
-    return _load_encoding(key, str(p.resolve()))
-
-
-def resolve_tokenizer(spec: str | os.PathLike[str]) -> Tokenizer:
-    """What ``--tokenizer`` accepts: an encoding name (``cl100k``, ``cl100k_base``, ``o200k``,
-    ``o200k_base``) or the path of a tokenizer file or folder in any format
-    :meth:`Tokenizer.load` recognises (tokforge JSON, ``.tiktoken``, HF ``tokenizer.json``,
-    SentencePiece ``.model``, GPT-2 ``vocab.json``)."""
-    s = os.fspath(spec)
-    if _ALIASES.get(s, s) in ENCODINGS and not Path(s).is_file():
-        return get_encoding(s)
-    p = Path(s)
-    if not p.exists():
-        raise TokforgeIOError(
-            f"{s}: neither a known encoding ({', '.join(sorted([*ENCODINGS, *_ALIASES]))}) "
-            "nor an existing file"
-        )
-    return Tokenizer.load(p)

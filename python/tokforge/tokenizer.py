@@ -1,25 +1,27 @@
 """The public :class:`Tokenizer`: tiktoken's ``Encoding`` API over tokforge's Rust core, plus
-loading, saving, pickling and a few things tiktoken does not offer."""
+loading, saving, pickling and a few things tiktoken does not offer.
+
+It only wraps cores: which format a file is in and how a core is built from it is
+:mod:`tokforge.interop.formats`; the views behind :meth:`Tokenizer.explain` and
+:meth:`Tokenizer.lineage` are :mod:`tokforge.inspect`, which takes any tokenizer of this shape."""
 
 from __future__ import annotations
 
 import functools
 import json
 import os
-import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _core
-from .errors import (
-    DisallowedSpecialTokenError,
-    TokforgeError,
-    TokforgeIOError,
-    UnknownTokenError,
-    VocabFileError,
-)
+from ._core import CoreBPE
+from .errors import DisallowedSpecialTokenError, TokforgeError, UnknownTokenError
+from .inspect.explanation import Explanation, explain
+from .inspect.merge_tree import Lineage, lineage
+from .interop import formats, hf_export
+from .interop.formats import PretokenizerLike
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,11 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PretokenizerLike", "StreamDecoder", "Tokenizer"]
 
-#: A pretokenizer: a preset name (``"cl100k"``, ``"o200k"``, ``"gpt2"``, ``"whitespace"``,
-#: ``"none"``) or a callable ``str -> list[str]`` whose pieces concatenate to its input.
-PretokenizerLike = str | Callable[[str], list[str]]
-
-_PRESETS = ("gpt2", "cl100k", "o200k", "whitespace", "none")
 _DEFAULT_THREADS = 8
 #: The default of ``allowed_special``: when a call passes this very object and
 #: ``disallowed_special="all"`` (tiktoken's default policy), encoding takes a fast path that
@@ -40,7 +37,7 @@ _NO_SPECIALS: frozenset[str] = frozenset()
 _AS_U4: Any = None
 
 
-def _as_u4(buf: bytes) -> Any:
+def _as_u4(buf: bytes) -> npt.NDArray[np.uint32]:
     """``buf`` as a read-only little-endian ``uint32`` array without a copy. ``frombuffer`` is
     bound to the dtype once (parsing ``"<u4"`` costs per call), so the calls after the first
     skip an ``import`` statement and the lookups (0.79 -> 0.65 us per
@@ -50,35 +47,30 @@ def _as_u4(buf: bytes) -> Any:
         import numpy as np
 
         _AS_U4 = functools.partial(np.frombuffer, dtype=np.dtype("<u4"))
-    return _AS_U4(buf)
+    array: npt.NDArray[np.uint32] = _AS_U4(buf)
+    return array
+
+
+_T = TypeVar("_T")
+
+
+def _text_call(call: Callable[..., _T], text: str | list[str], *args: Any) -> _T:
+    """``call(text, *args)``. A ``str`` that is not valid UTF-8 (lone surrogates) makes the core
+    raise ``UnicodeEncodeError``; then the call is made again with the text repaired as tiktoken
+    does: round-tripped through UTF-16, so that surrogate pairs join and lone ones become
+    U+FFFD. ``text`` is one text or a list of them."""
+    try:
+        # call(text) without an empty *args: the one-argument call is the hot one (a short
+        # encode), and unpacking costs it about 50 ns
+        return call(text, *args) if args else call(text)
+    except UnicodeEncodeError:
+        if isinstance(text, str):
+            return call(_fix_surrogates(text), *args)
+        return call([_fix_surrogates(t) for t in text], *args)
 
 
 def _fix_surrogates(text: str) -> str:
-    """What tiktoken does with a ``str`` that is not valid UTF-8 (lone surrogates): round-trip
-    through UTF-16 so that surrogate pairs join and lone ones become U+FFFD."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-def _pretokenizer_args(
-    pat_str: str | None, pretokenizer: PretokenizerLike | None
-) -> dict[str, Any]:
-    if pat_str is not None and pretokenizer is not None:
-        raise TypeError("give either pat_str (a regex) or pretokenizer, not both")
-    if pat_str is not None:
-        if not isinstance(pat_str, str):
-            raise TypeError(f"pat_str must be a str, not {type(pat_str).__name__}")
-        return {"pattern": pat_str}
-    if pretokenizer is None:
-        return {"preset": "cl100k"}
-    if isinstance(pretokenizer, str):
-        return {"preset": pretokenizer}
-    if callable(pretokenizer):
-        return {"callable": pretokenizer}
-    raise TypeError(
-        "pretokenizer must be a preset name "
-        f"({', '.join(_PRESETS)}) or a callable str -> list[str], "
-        f"not {type(pretokenizer).__name__}"
-    )
 
 
 class Tokenizer:
@@ -112,8 +104,8 @@ class Tokenizer:
                 "mergeable_ranks must be a dict {token bytes: rank}, "
                 f"not {type(mergeable_ranks).__name__}"
             )
-        special_tokens = _special_dict(special_tokens)
-        args = _pretokenizer_args(pat_str, pretokenizer)
+        special_tokens = formats.special_dict(special_tokens)
+        args = formats.pretokenizer_args(pat_str, pretokenizer)
         core = _core.CoreBPE.from_ranks(
             list(mergeable_ranks.items()),
             list(special_tokens.items()),
@@ -130,22 +122,31 @@ class Tokenizer:
                     f"and max token value {self.max_token_value}"
                 )
 
-    def _init(self, core: _core.CoreBPE, func: Callable[[str], list[str]] | None) -> None:
+    def _init(
+        self,
+        core: CoreBPE,
+        func: Callable[[str], list[str]] | None,
+        sentencepiece: bool = False,
+    ) -> None:
         self._core = core
         self._callable = func
         # Read from a SentencePiece .model: its charsmap follows sentencepiece, not tokenizers.
-        self._sentencepiece = False
+        self._sentencepiece = sentencepiece
         self._special_tokens: dict[str, int] = dict(core.special_tokens)
         self._special_set = frozenset(self._special_tokens)
         self._special_values = frozenset(self._special_tokens.values())
         self._default_disallowed = list(self._special_tokens)
 
     @classmethod
-    def _from_core(
-        cls, core: _core.CoreBPE, func: Callable[[str], list[str]] | None = None
-    ) -> Tokenizer:
+    def _from_core(cls, core: CoreBPE, func: Callable[[str], list[str]] | None = None) -> Tokenizer:
         self = cls.__new__(cls)
         self._init(core, func)
+        return self
+
+    @classmethod
+    def _wrap(cls, loaded: formats.Loaded) -> Tokenizer:
+        self = cls.__new__(cls)
+        self._init(loaded.core, loaded.func, loaded.sentencepiece)
         return self
 
     # ----------------------------------------------------------------- constructors
@@ -163,17 +164,15 @@ class Tokenizer:
         """Loads a ``.tiktoken`` rank file (``base64 rank`` per line) with a pretokenizer
         (``pattern`` regex or ``pretokenizer`` preset/callable; default ``cl100k``) and special
         tokens. Malformed files raise :class:`~tokforge.errors.VocabFileError` with the line."""
-        p = Path(path)
-        data = _read_file(p)
-        args = _pretokenizer_args(pattern, pretokenizer)
-        core = _core.CoreBPE.from_tiktoken_bytes(
-            data,
-            list(_special_dict(special_tokens).items()),
-            path=str(p),
-            name=name if name is not None else p.name.removesuffix(".tiktoken"),
-            **args,
+        return cls._wrap(
+            formats.from_tiktoken(
+                path,
+                pattern=pattern,
+                pretokenizer=pretokenizer,
+                special_tokens=special_tokens,
+                name=name,
+            )
         )
-        return cls._from_core(core, args.get("callable"))
 
     @classmethod
     def from_merges(
@@ -193,15 +192,16 @@ class Tokenizer:
         >>> tok.encode("lower")
         [257, 101, 114]
         """
-        args = _pretokenizer_args(pattern, pretokenizer)
-        core = _core.CoreBPE.from_merges(
-            [(int(a), int(b)) for a, b in merges],
-            list(_special_dict(special_tokens).items()),
-            name=name,
-            metadata_json=json.dumps(metadata or {}),
-            **args,
+        return cls._wrap(
+            formats.from_merges(
+                merges,
+                pattern=pattern,
+                pretokenizer=pretokenizer,
+                special_tokens=special_tokens,
+                name=name,
+                metadata=metadata,
+            )
         )
-        return cls._from_core(core, args.get("callable"))
 
     @classmethod
     def load(
@@ -218,64 +218,10 @@ class Tokenizer:
         recognised by their hash and get their pattern and special tokens; other rank files need
         ``pattern`` or ``pretokenizer``). A folder is searched for ``tokenizer.json``,
         ``tokenizer.model``, then ``vocab.json`` + ``merges.txt``."""
-        from .registry import known_rank_file
-
-        p = Path(path)
-        if p.is_dir():
-            for candidate in ("tokenizer.json", "tokenizer.model", "vocab.json"):
-                if (p / candidate).is_file():
-                    return cls.load(p / candidate)
-            raise TokforgeIOError(
-                f"{p}: a directory without tokenizer.json, tokenizer.model or vocab.json"
+        return cls._wrap(
+            formats.load(
+                path, pattern=pattern, pretokenizer=pretokenizer, special_tokens=special_tokens
             )
-        data = _read_file(p)
-        if not data.strip():
-            raise VocabFileError(f"{p}: the file is empty: no tokens")
-        if _looks_like_sentencepiece(data):
-            return cls.from_sentencepiece(p)
-        head = data[:65536].lstrip()
-        if head.startswith(b"{"):
-            # Which JSON format, from the start of the file: each reader parses the whole file
-            # once (a 5 MB tokenizer.json parsed here too would be parsed twice).
-            kind = _json_kind(head)
-            if kind == "tokforge":
-                func = pretokenizer if callable(pretokenizer) else None
-                core = _core.CoreBPE.from_json_bytes(data, path=str(p), callable=func)
-                return cls._from_core(core, func)
-            if kind == "hf":
-                return cls._from_hf_bytes(data, path=str(p), name=_hf_name(p))
-            if kind == "gpt2":
-                merges = p.with_name("merges.txt")
-                if not merges.is_file():
-                    raise VocabFileError(
-                        f"{p}: a GPT-2 vocab.json needs merges.txt beside it ({merges} is missing)"
-                    )
-                return cls.from_gpt2(p, merges)
-            try:
-                json.loads(data)
-            except ValueError as e:
-                raise VocabFileError(f"{p}: not valid JSON: {e}") from None
-            raise VocabFileError(
-                f"{p}: a JSON file that is neither a tokforge tokenizer, a Hugging Face "
-                "tokenizer.json nor a GPT-2 vocab.json"
-            )
-        known = known_rank_file(data)
-        if known is not None and pattern is None and pretokenizer is None:
-            name, preset, specials = known
-            core = _core.CoreBPE.from_tiktoken_bytes(
-                data,
-                list((special_tokens if special_tokens is not None else specials).items()),
-                path=str(p),
-                preset=preset,
-                name=name,
-            )
-            return cls._from_core(core, None)
-        if pattern is None and pretokenizer is None:
-            raise TokforgeError(
-                f"{p}: a rank file without a known pattern; pass pattern=... or pretokenizer=..."
-            )
-        return cls.from_tiktoken(
-            p, pattern=pattern, pretokenizer=pretokenizer, special_tokens=special_tokens
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -310,23 +256,16 @@ class Tokenizer:
         p = Path(path)
         if p.is_dir():
             p = p / "tokenizer.json"
-        return cls._from_hf_bytes(_read_file(p), path=str(p), name=name or _hf_name(p))
+        return cls._wrap(
+            formats.from_hf_bytes(
+                formats.read_file(p), path=str(p), name=name or formats.hf_name(p)
+            )
+        )
 
     @classmethod
     def from_hf_dict(cls, doc: Mapping[str, Any], *, name: str = "") -> Tokenizer:
         """:meth:`from_hf` for a ``tokenizer.json`` already parsed into a dict."""
-        if not isinstance(doc, Mapping):
-            raise TypeError(f"expected a tokenizer.json dict, not {type(doc).__name__}")
-        data = json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        return cls._from_hf_bytes(data, path="<dict>", name=name)
-
-    @classmethod
-    def _from_hf_bytes(
-        cls, data: bytes, *, path: str, name: str, sentencepiece: bool = False
-    ) -> Tokenizer:
-        tok = cls._from_core(_core.CoreBPE.from_hf_json(data, path, name, sentencepiece))
-        tok._sentencepiece = sentencepiece
-        return tok
+        return cls._wrap(formats.from_hf_dict(doc, name=name))
 
     @classmethod
     def from_sentencepiece(cls, model: str | os.PathLike[str] | bytes) -> Tokenizer:
@@ -335,25 +274,14 @@ class Tokenizer:
         is not needed. ``encode_ordinary`` equals ``sentencepiece``'s ``encode`` (byte fallback
         and ``nmt_nfkc`` normalization included); ``save``/``to_hf`` write the equivalent
         ``tokenizer.json``."""
-        from .interop import sentencepiece
-
-        if isinstance(model, (bytes, bytearray, memoryview)):
-            where, name = "<bytes>", "sentencepiece"
-        else:
-            where, name = os.fspath(model), Path(model).stem
-        doc = sentencepiece.to_hf_dict(sentencepiece.read_model(model))
-        raw = json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        return cls._from_hf_bytes(raw, path=where, name=name, sentencepiece=True)
+        return cls._wrap(formats.from_sentencepiece(model))
 
     @classmethod
     def from_gpt2(
         cls, vocab_json: str | os.PathLike[str], merges_txt: str | os.PathLike[str]
     ) -> Tokenizer:
         """Reads GPT-2's legacy ``vocab.json`` + ``merges.txt`` pair (byte-level BPE)."""
-        from .interop import gpt2
-
-        doc = gpt2.read_gpt2(Path(vocab_json), Path(merges_txt))
-        return cls.from_hf_dict(doc, name=Path(vocab_json).parent.name)
+        return cls._wrap(formats.from_gpt2(vocab_json, merges_txt))
 
     def to_hf_dict(self) -> dict[str, Any]:
         """This tokenizer as a Hugging Face ``tokenizer.json`` dict that ``tokenizers`` and
@@ -362,8 +290,6 @@ class Tokenizer:
         if hf is not None:
             doc: dict[str, Any] = json.loads(hf)
             return doc
-        from .interop import hf_export
-
         return hf_export.to_hf_dict(self)
 
     def to_hf(self, path: str | os.PathLike[str]) -> None:
@@ -420,7 +346,7 @@ class Tokenizer:
         if allowed_special == "all":
             allowed: AbstractSet[str] = self._special_set
         else:
-            allowed = allowed_special  # type: ignore[assignment]
+            allowed = allowed_special
         if disallowed_special == "all":
             if not allowed:
                 return [], self._default_disallowed
@@ -447,10 +373,7 @@ class Tokenizer:
         >>> tok.encode_ordinary("hi hi")
         [256, 32, 256]
         """
-        try:
-            return self._core.encode_ordinary(text)
-        except UnicodeEncodeError:
-            return self._core.encode_ordinary(_fix_surrogates(text))
+        return _text_call(self._core.encode_ordinary, text)
 
     def encode(
         self,
@@ -466,15 +389,9 @@ class Tokenizer:
         id) or left out of ``disallowed_special`` (then it is encoded as ordinary text).
         """
         if allowed_special is _NO_SPECIALS and disallowed_special == "all":
-            try:
-                return self._core.encode_default(text)
-            except UnicodeEncodeError:
-                return self._core.encode_default(_fix_surrogates(text))
+            return _text_call(self._core.encode_default, text)
         allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
-        try:
-            return self._core.encode(text, allowed, disallowed)
-        except UnicodeEncodeError:
-            return self._core.encode(_fix_surrogates(text), allowed, disallowed)
+        return _text_call(self._core.encode, text, allowed, disallowed)
 
     def encode_to_numpy(
         self,
@@ -486,24 +403,15 @@ class Tokenizer:
         """Like :meth:`encode`, returning a read-only ``uint32`` array without a Python list
         (a view of the ``bytes`` the core fills, no further copy)."""
         if allowed_special is _NO_SPECIALS and disallowed_special == "all":
-            try:
-                buf = self._core.encode_to_bytes_default(text)
-            except UnicodeEncodeError:
-                buf = self._core.encode_to_bytes_default(_fix_surrogates(text))
+            buf = _text_call(self._core.encode_to_bytes_default, text)
             return _as_u4(buf)
         allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
-        try:
-            buf = self._core.encode_to_bytes(text, allowed, disallowed)
-        except UnicodeEncodeError:
-            buf = self._core.encode_to_bytes(_fix_surrogates(text), allowed, disallowed)
+        buf = _text_call(self._core.encode_to_bytes, text, allowed, disallowed)
         return _as_u4(buf)
 
     def encode_ordinary_to_numpy(self, text: str) -> npt.NDArray[np.uint32]:
         """Like :meth:`encode_ordinary`, returning a read-only ``uint32`` array."""
-        try:
-            buf = self._core.encode_ordinary_to_bytes(text)
-        except UnicodeEncodeError:
-            buf = self._core.encode_ordinary_to_bytes(_fix_surrogates(text))
+        buf = _text_call(self._core.encode_ordinary_to_bytes, text)
         return _as_u4(buf)
 
     def encode_ordinary_batch(
@@ -532,11 +440,7 @@ class Tokenizer:
     ) -> list[list[int]]:
         texts = _as_text_list(text)
         threads = _check_threads(num_threads)
-        try:
-            return self._core.encode_batch(texts, allowed, disallowed, threads)
-        except UnicodeEncodeError:
-            texts = [_fix_surrogates(t) for t in texts]
-            return self._core.encode_batch(texts, allowed, disallowed, threads)
+        return _text_call(self._core.encode_batch, texts, allowed, disallowed, threads)
 
     def encode_batch_to_numpy(
         self,
@@ -554,11 +458,7 @@ class Tokenizer:
         allowed, disallowed = self._policy(None, allowed_special, disallowed_special)
         texts = _as_text_list(text)
         threads = _check_threads(num_threads)
-        try:
-            ids, offsets = self._core.encode_batch_flat(texts, allowed, disallowed, threads)
-        except UnicodeEncodeError:
-            texts = [_fix_surrogates(t) for t in texts]
-            ids, offsets = self._core.encode_batch_flat(texts, allowed, disallowed, threads)
+        ids, offsets = _text_call(self._core.encode_batch_flat, texts, allowed, disallowed, threads)
         return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")
 
     def encode_with_unstable(
@@ -571,10 +471,7 @@ class Tokenizer:
         """Stable tokens of ``text`` and the token sequences that could complete its last piece
         (tiktoken's ``encode_with_unstable``; completions come sorted)."""
         allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
-        try:
-            return self._core.encode_with_unstable(text, allowed, disallowed)
-        except UnicodeEncodeError:
-            return self._core.encode_with_unstable(_fix_surrogates(text), allowed, disallowed)
+        return _text_call(self._core.encode_with_unstable, text, allowed, disallowed)
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
         """The id of one token given as text or bytes (special tokens included); raises
@@ -618,25 +515,18 @@ class Tokenizer:
             parts.setdefault(new, (a, b))
         return parts
 
-    def explain(self, text: str) -> Any:
+    def explain(self, text: str) -> Explanation:
         """Each token of ``text``: id, bytes, printable form and character span, with terminal,
         table, JSON, HTML and notebook views (see :mod:`tokforge.inspect`)."""
-        from .inspect import explain
-
         return explain(self, text)
 
-    def lineage(self, token: int | bytes | str) -> Any:
+    def lineage(self, token: int | bytes | str) -> Lineage:
         """How a token was built from bytes, merge by merge (see :mod:`tokforge.inspect`)."""
-        from .inspect import lineage
-
         return lineage(self, token)
 
     def split(self, text: str) -> list[str]:
         """The pretokenizer's pieces of ``text`` (special tokens not cut out)."""
-        try:
-            return self._core.split(text)
-        except UnicodeEncodeError:
-            return self._core.split(_fix_surrogates(text))
+        return _text_call(self._core.split, text)
 
     # ----------------------------------------------------------------- decoding
 
@@ -843,59 +733,9 @@ def _unpickle(data: bytes, func: Callable[[str], list[str]] | None) -> Tokenizer
 
 
 def _unpickle_hf(data: bytes, name: str, sentencepiece: bool = False) -> Tokenizer:
-    return Tokenizer._from_hf_bytes(data, path="<pickle>", name=name, sentencepiece=sentencepiece)
-
-
-def _special_dict(special_tokens: Any) -> dict[str, int]:
-    if special_tokens is None:
-        return {}
-    if not isinstance(special_tokens, Mapping):
-        raise TypeError(
-            f"special_tokens must be a dict {{text: id}}, not {type(special_tokens).__name__}"
-        )
-    return dict(special_tokens)
-
-
-def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise TokforgeIOError(f"{path}: {e.strerror or e}") from e
-
-
-_TOKFORGE_JSON = re.compile(rb'"format"\s*:\s*"tokforge"')
-_HF_JSON = re.compile(rb'"model"\s*:\s*\{')
-_GPT2_VOCAB = re.compile(rb'\{\s*"(?:[^"\\]|\\.)*"\s*:\s*-?\d')
-
-
-def _json_kind(head: bytes) -> str | None:
-    """``tokforge``, ``hf`` or ``gpt2`` for the start of a JSON object, or ``None``. tokforge
-    files say ``"format": "tokforge"`` first; a tokenizer.json has a ``"model"`` object; a
-    GPT-2 vocab.json maps token strings to numbers (a token may be spelled ``model``, but its
-    value is a number, not an object)."""
-    if _TOKFORGE_JSON.search(head):
-        return "tokforge"
-    if _GPT2_VOCAB.match(head):
-        return "gpt2"
-    if _HF_JSON.search(head):
-        return "hf"
-    return None
-
-
-def _looks_like_sentencepiece(data: bytes) -> bool:
-    """Whether ``data`` starts like a SentencePiece ModelProto: field 1 (a piece, a
-    length-delimited message) whose own first field is 1 (the piece text)."""
-    if len(data) < 4 or data[0] != 0x0A:
-        return False
-    i = 1
-    while i < min(len(data), 6) and data[i] & 0x80:
-        i += 1
-    return i + 1 < len(data) and data[i + 1] == 0x0A
-
-
-def _hf_name(p: Path) -> str:
-    """A name for a tokenizer read from ``p``: its folder's name for ``tokenizer.json``."""
-    return p.parent.name if p.name == "tokenizer.json" and p.parent.name else p.stem
+    return Tokenizer._wrap(
+        formats.from_hf_bytes(data, path="<pickle>", name=name, sentencepiece=sentencepiece)
+    )
 
 
 def _as_bytes(value: Any, errors: str) -> bytes:
@@ -912,7 +752,7 @@ def _as_bytes(value: Any, errors: str) -> bytes:
 def _as_id(token: Any) -> int:
     if isinstance(token, bool) or not hasattr(token, "__index__"):
         raise TypeError(f"token ids are int, not {type(token).__name__}")
-    value = token.__index__()
+    value: int = token.__index__()
     if not -(2**63) <= value < 2**63:
         raise UnknownTokenError(f"unknown token id {value}")
     return value

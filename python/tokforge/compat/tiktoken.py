@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from ..registry import get_encoding as get_encoding
+from ..encodings import get_encoding as get_encoding
 from ..registry import list_encoding_names as list_encoding_names
 from ..tokenizer import Tokenizer as Encoding
 

@@ -1,4 +1,9 @@
-"""Readers that turn other tokenizer formats into HF ``tokenizer.json`` dicts.
+"""Other tokenizer formats <-> dicts, and files -> cores.
+
+- :mod:`tokforge.interop.formats`: the one format dispatch: which format a file is in
+  (:func:`~tokforge.interop.formats.detect_format`) and the core built from it.
+- :mod:`tokforge.interop.hf_json`: the parts of every ``tokenizer.json`` tokforge writes.
+- :mod:`tokforge.interop.hf_export`: a tokenizer -> a ``tokenizer.json`` dict.
 
 - :mod:`tokforge.interop.sentencepiece`: SentencePiece ``.model`` files (BPE models), read with
   a small built-in protobuf decoder (the ``sentencepiece`` package is not needed).
@@ -7,6 +12,6 @@
 
 from __future__ import annotations
 
-from tokforge.interop import gpt2, sentencepiece
+from . import gpt2, sentencepiece
 
 __all__ = ["gpt2", "sentencepiece"]

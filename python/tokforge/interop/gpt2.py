@@ -11,8 +11,8 @@ import json
 import os
 from typing import Any
 
-from tokforge.errors import TokforgeIOError, VocabFileError
-from tokforge.interop.hf_json import BYTE_LEVEL_DECODER, added_token, bpe_model, document
+from ..errors import TokforgeIOError, VocabFileError
+from .hf_json import BYTE_LEVEL_DECODER, added_token, bpe_model, document
 
 __all__ = ["ENDOFTEXT", "read_gpt2"]
 

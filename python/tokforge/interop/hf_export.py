@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import PatternError, PretokenizerError, VocabError
+from ..protocol import TokenizerLike as Tokenizer
 from .hf_json import BYTE_LEVEL_DECODER, add_specials, added_token, bpe_model, document
-
-if TYPE_CHECKING:
-    from ..tokenizer import Tokenizer
 
 __all__ = ["bytes_to_unicode", "to_hf_dict", "to_oniguruma"]
 

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from tokforge.errors import TokforgeError, TokforgeIOError, VocabFileError
-from tokforge.interop.hf_json import added_token, bpe_model, document
+from ..errors import TokforgeError, TokforgeIOError, VocabFileError
+from .hf_json import added_token, bpe_model, document
 
 __all__ = [
     "BPE",
@@ -268,8 +268,8 @@ def _normalizer_spec(r: _Reader, start: int, end: int) -> NormalizerSpec:
             kw["precompiled_charsmap"] = r.data[value[0] : value[1]]
         elif number in (3, 4, 5):
             r.expect(number, wire, offset, _VARINT)
-            name = {3: "add_dummy_prefix", 4: "remove_extra_whitespaces", 5: "escape_whitespaces"}
-            kw[name[number]] = value != 0
+            flags = {3: "add_dummy_prefix", 4: "remove_extra_whitespaces", 5: "escape_whitespaces"}
+            kw[flags[number]] = value != 0
     return NormalizerSpec(**kw)
 
 

@@ -16,6 +16,7 @@ and attention heatmaps behind ``tokforge run-model --trace``). Only NumPy is req
 """
 
 from .config import Config as Config
+from .config import Params as Params
 from .functional import attention as attention
 from .functional import attention_scores as attention_scores
 from .functional import causal_mask as causal_mask
@@ -34,7 +35,6 @@ from .functional import softmax as softmax
 from .functional import split_heads as split_heads
 from .model import Generation as Generation
 from .model import KVCache as KVCache
-from .model import Params as Params
 from .model import Transformer as Transformer
 from .model import block as block
 from .model import forward as forward

@@ -7,7 +7,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["ACTIVATIONS", "NORMS", "POSITIONALS", "Config"]
+Params = dict[str, Any]
+"""Nested dict of arrays, GPT-2 names: ``wte``, ``wpe``, ``h`` (a list of blocks), ``ln_f``."""
+
+__all__ = ["ACTIVATIONS", "NORMS", "POSITIONALS", "Config", "Params"]
 
 POSITIONALS = ("learned", "sinusoidal", "rope", "none")
 NORMS = ("pre", "post")
@@ -109,6 +112,7 @@ class Config:
         """
         fields: dict[str, Any] = {"vocab_size": tokenizer.n_vocab}
         with contextlib.suppress(AttributeError, KeyError):  # KeyError: no <|endoftext|>
+            # eot_token is optional, so not in _HasVocab: without it eos_id stays unset
             fields["eos_id"] = tokenizer.eot_token  # type: ignore[attr-defined]
         fields.update(overrides)
         return cls(**fields)

@@ -60,7 +60,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.
     z = np.asarray(logits, dtype=np.result_type(logits, np.float64)) / temperature  # [..., n]
     z = z - np.max(z, axis=axis, keepdims=True)  # [..., n] -> [..., n], max entry is 0
     e = np.exp(z)  # [..., n]
-    return e / np.sum(e, axis=axis, keepdims=True)  # [..., n] / [..., 1] -> [..., n]
+    result: np.ndarray = e / np.sum(e, axis=axis, keepdims=True)  # [..., n] / [..., 1] -> [..., n]
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,7 +77,8 @@ def embed(ids: np.ndarray, wte: np.ndarray) -> np.ndarray:
     ids = np.asarray(ids)  # [n_seq]
     if ids.size and (ids.min() < 0 or ids.max() >= wte.shape[0]):
         raise ValueError(f"token id out of range [0, {wte.shape[0]}): {ids.tolist()}")
-    return wte[ids]  # [n_vocab, d_model][n_seq] -> [n_seq, d_model]
+    result: np.ndarray = wte[ids]  # [n_vocab, d_model][n_seq] -> [n_seq, d_model]
+    return result
 
 
 def sinusoidal_positions(positions: np.ndarray, d_model: int) -> np.ndarray:
@@ -161,8 +163,9 @@ def attention_scores(q: np.ndarray, k: np.ndarray) -> np.ndarray:
     [[0.5, 1.0]]
     """
     d_k = q.shape[-1]
-    return q @ np.swapaxes(k, -1, -2) / math.sqrt(d_k)  # [..., n_q, d_k] @ [..., d_k, n_kv]
-    #                                                     -> [..., n_q, n_kv]
+    # [..., n_q, d_k] @ [..., d_k, n_kv] -> [..., n_q, n_kv]
+    result: np.ndarray = q @ np.swapaxes(k, -1, -2) / math.sqrt(d_k)
+    return result
 
 
 def attention(
@@ -200,7 +203,8 @@ def split_heads(x: np.ndarray, n_head: int) -> np.ndarray:
     """
     n_seq, width = x.shape
     x = x.reshape(n_seq, n_head, width // n_head)  # [n_seq, width] -> [n_seq, n_head, d_head]
-    return x.transpose(1, 0, 2)  # [n_seq, n_head, d_head] -> [n_head, n_seq, d_head]
+    result: np.ndarray = x.transpose(1, 0, 2)  # [n_seq, n_head, d_head] -> [n_head, n_seq, d_head]
+    return result
 
 
 def merge_heads(x: np.ndarray) -> np.ndarray:
@@ -217,7 +221,8 @@ def merge_heads(x: np.ndarray) -> np.ndarray:
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     """``x @ w + b`` with ``w`` stored ``[d_in, d_out]`` as in GPT-2's ``Conv1D`` layers."""
     y = x @ w  # [n_seq, d_in] @ [d_in, d_out] -> [n_seq, d_out]
-    return y if b is None else y + b  # [n_seq, d_out] + [d_out] -> [n_seq, d_out]
+    result: np.ndarray = y if b is None else y + b  # [n_seq, d_out] + [d_out] -> [n_seq, d_out]
+    return result
 
 
 def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-5) -> np.ndarray:
@@ -231,7 +236,9 @@ def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-5) -
     mean = np.mean(x, axis=-1, keepdims=True)  # [n_seq, d_model] -> [n_seq, 1]
     var = np.var(x, axis=-1, keepdims=True)  # [n_seq, d_model] -> [n_seq, 1]
     x_hat = (x - mean) / np.sqrt(var + eps)  # [n_seq, d_model]
-    return g * x_hat + b  # [d_model] * [n_seq, d_model] + [d_model] -> [n_seq, d_model]
+    # [d_model] * [n_seq, d_model] + [d_model] -> [n_seq, d_model]
+    result: np.ndarray = g * x_hat + b
+    return result
 
 
 # Power series of erf around 0 (used for |x| < 2): erf(x) = 2/sqrt(pi) * sum_n c_n x^(2n+1) with
@@ -266,7 +273,8 @@ def erf(x: np.ndarray) -> np.ndarray:
     for m in range(_ERFC_CF_DEPTH, 0, -1):
         frac = t + (m / 2.0) / frac  # [n_large]
     out[~small] = 1.0 - np.exp(-t * t) / math.sqrt(math.pi) / frac  # [n_large]
-    return np.sign(x) * out  # erf is odd: [...]
+    result: np.ndarray = np.sign(x) * out  # erf is odd: [...]
+    return result
 
 
 def gelu(x: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .config import Config
+from .config import Config, Params
 from .functional import (
     attention,
     embed,
@@ -36,6 +36,7 @@ from .functional import (
     split_heads,
 )
 from .sampling import check_sampling, make_rng, sample_token
+from .weights import check_params, init_params, load_gpt2, load_npz, save_npz
 
 __all__ = [
     "Generation",
@@ -48,8 +49,6 @@ __all__ = [
     "multi_head_attention",
 ]
 
-Params = dict[str, Any]
-"""Nested dict of arrays, GPT-2 names: ``wte``, ``wpe``, ``h`` (a list of blocks), ``ln_f``."""
 KVCache = list[tuple[np.ndarray, np.ndarray]]
 """Per layer, ``(k, v)``, each ``[n_kv_head, n_past, d_head]``: keys after RoPE, if any."""
 Trace = Callable[[str, np.ndarray], None]
@@ -280,8 +279,6 @@ class Transformer:
         params: Params | None = None,
         tokenizer: TokenizerLike | None = None,
     ) -> None:
-        from .weights import check_params, init_params
-
         if params is None:
             params = init_params(config, seed)
         else:
@@ -294,15 +291,11 @@ class Transformer:
 
     def save(self, path: str | Any) -> None:
         """Write config and weights to one ``.npz`` file (see :func:`tokforge.nn.save_npz`)."""
-        from .weights import save_npz
-
         save_npz(path, self.params, self.config)
 
     @classmethod
     def load(cls, path: str | Any, tokenizer: TokenizerLike | None = None) -> Transformer:
         """Read a model written by :meth:`save`."""
-        from .weights import load_npz
-
         params, config = load_npz(path)
         return cls(config, params=params, tokenizer=tokenizer)
 
@@ -312,8 +305,6 @@ class Transformer:
     ) -> Transformer:
         """Load a GPT-2-layout ``.safetensors`` file (e.g. GPT-2 small's ``model.safetensors``,
         with its ``config.json`` beside it if present). Reads local files only."""
-        from .weights import load_gpt2
-
         params, config = load_gpt2(path, dtype=dtype)
         if config.eos_id is None and tokenizer is not None:
             # No config.json to say which id ends a text: take the tokenizer's <|endoftext|>.

@@ -63,7 +63,8 @@ def sampling_distribution(
     kept = order[:n_keep]  # [n_keep] ids
     out = np.zeros(n_vocab)  # [n_vocab]
     out[kept] = probs[kept]  # [n_keep] -> scattered into [n_vocab]
-    return out / out.sum()  # [n_vocab], renormalised
+    result: np.ndarray = out / out.sum()  # [n_vocab], renormalised
+    return result
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:

@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
-from .model import Params
+from .config import Config, Params
 
 __all__ = [
     "check_params",
@@ -122,7 +121,7 @@ def check_params(params: Params, config: Config) -> None:
         raise ValueError("params do not match the config: " + "; ".join(problems[:5]) + more)
 
 
-def flatten_params(params: Params, prefix: str = "") -> dict[str, Any]:
+def flatten_params(params: Mapping[str, Any] | list[Any], prefix: str = "") -> dict[str, Any]:
     """``{"h": [{"ln_1": {"g": a}}]}`` -> ``{"h.0.ln_1.g": a}``: dotted names, in a fixed order.
 
     >>> flatten_params({"wte": 1, "h": [{"ln_1": {"g": 2, "b": 3}}]})
@@ -133,7 +132,7 @@ def flatten_params(params: Params, prefix: str = "") -> dict[str, Any]:
     for key, value in items:
         name = f"{prefix}{key}"
         if isinstance(value, (Mapping, list)):
-            flat.update(flatten_params(value, name + "."))  # type: ignore[arg-type]
+            flat.update(flatten_params(value, name + "."))
         else:
             flat[name] = value
     return flat
@@ -152,7 +151,8 @@ def unflatten_params(flat: Mapping[str, Any]) -> Params:
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return _lists_from_int_keys(tree)
+    params: Params = _lists_from_int_keys(tree)
+    return params
 
 
 def _lists_from_int_keys(node: Any) -> Any:
@@ -177,6 +177,8 @@ def save_npz(path: str | os.PathLike[str], params: Params, config: Config) -> No
     NumPy appends ``.npz`` to a name without it.
     """
     flat = {k: np.asarray(v) for k, v in flatten_params(params).items()}
+    # numpy's stub types **kwds against its own allow_pickle: bool keyword, so a dict of arrays
+    # unpacked there is refused although every key is a tensor name
     np.savez(path, __config__=np.array(json.dumps(config.to_dict())), **flat)  # type: ignore[arg-type]
 
 

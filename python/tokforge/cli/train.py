@@ -32,11 +32,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import TokforgeError
+from .. import _core
+from ..errors import TokforgeError
+from ..registry import PRESETS
+from ..training.counts import count, info, load, merge, train_merges_from_counts
+from ..training.trainer import _train_merges, train_merges_from_counter
+from .options import (
+    Subparsers,
+    add_errors,
+    add_jsonl_field,
+    add_pattern,
+    add_quiet,
+    add_special,
+    add_threads,
+    fail,
+)
 
 __all__ = ["count_handler", "handler", "merge_handler", "output_paths", "register"]
-
-_PRESETS = ("cl100k", "o200k", "gpt2", "whitespace", "none")
 
 
 def _sizes(raw: str) -> list[int]:
@@ -51,7 +63,7 @@ def _sizes(raw: str) -> list[int]:
     return sorted(set(sizes))
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Adds the ``train`` sub-command."""
     p = subparsers.add_parser(
         "train",
@@ -97,21 +109,8 @@ def register(subparsers: Any) -> None:
         help="output file; with several sizes, -N is added before the suffix "
         "unless the path contains {vocab_size}",
     )
-    p.add_argument(
-        "--pattern",
-        "-p",
-        default=None,
-        metavar="PRESET|REGEX",
-        help=f"pretokenizer: {', '.join(_PRESETS)}, or a regex (default: cl100k; "
-        "with --from-counts, the one the counts record)",
-    )
-    p.add_argument(
-        "--special",
-        action="append",
-        default=[],
-        metavar="TOKEN",
-        help="a special token (repeatable); ids follow the merges",
-    )
+    add_pattern(p, default=None, note="; with --from-counts, the one the counts record")
+    add_special(p, "a special token (repeatable); ids follow the merges")
     p.add_argument(
         "--min-frequency",
         type=int,
@@ -120,21 +119,9 @@ def register(subparsers: Any) -> None:
         help="stop when the best pair occurs fewer than F times (default: 2)",
     )
     p.add_argument("--max-token-bytes", type=int, metavar="N", help="cap on a token's length")
-    p.add_argument(
-        "--jsonl-field",
-        "--text-field",
-        dest="text_field",
-        default="text",
-        metavar="KEY",
-        help="JSON key of the text in .jsonl files (default: text)",
-    )
-    p.add_argument(
-        "--errors",
-        choices=["strict", "replace"],
-        default="strict",
-        help="invalid UTF-8: fail naming file, byte and line (strict), or use U+FFFD",
-    )
-    p.add_argument("--threads", type=int, metavar="N", help="counting threads (default: all)")
+    add_jsonl_field(p)
+    add_errors(p, "invalid UTF-8: fail naming file, byte and line (strict), or use U+FFFD")
+    add_threads(p)
     p.add_argument(
         "--format",
         choices=["tokforge", "tiktoken"],
@@ -161,12 +148,12 @@ def register(subparsers: Any) -> None:
         "--trace", type=int, default=0, metavar="N", help="print the first N merges to stdout"
     )
     p.add_argument("--name", default=None, help="tokenizer name (default: the output's stem)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    add_quiet(p, "no progress bar or summary")
     p.set_defaults(func=handler)
     _register_counts(subparsers)
 
 
-def _register_counts(subparsers: Any) -> None:
+def _register_counts(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "count",
         help="count the pretokens of files into a counts file",
@@ -179,32 +166,13 @@ def _register_counts(subparsers: Any) -> None:
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="text or .jsonl files (.gz too)")
     p.add_argument("--output", "-o", required=True, metavar="PATH", help="the counts file")
-    p.add_argument(
-        "--pattern",
-        "-p",
-        default="cl100k",
-        metavar="PRESET|REGEX",
-        help=f"pretokenizer: {', '.join(_PRESETS)}, or a regex (default: cl100k)",
-    )
-    p.add_argument(
-        "--special",
-        action="append",
-        default=[],
-        metavar="TOKEN",
-        help="a special token whose text is cut out before counting (repeatable)",
-    )
+    add_pattern(p, default="cl100k")
+    add_special(p, "a special token whose text is cut out before counting (repeatable)")
     _add_min_count(p)
-    p.add_argument(
-        "--jsonl-field",
-        "--text-field",
-        dest="text_field",
-        default="text",
-        metavar="KEY",
-        help="JSON key of the text in .jsonl files (default: text)",
-    )
-    p.add_argument("--errors", choices=["strict", "replace"], default="strict")
-    p.add_argument("--threads", type=int, metavar="N", help="counting threads (default: all)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    add_jsonl_field(p)
+    add_errors(p)
+    add_threads(p)
+    add_quiet(p, "no progress bar or summary")
     p.set_defaults(func=count_handler)
 
     p = subparsers.add_parser(
@@ -216,7 +184,7 @@ def _register_counts(subparsers: Any) -> None:
     p.add_argument("inputs", nargs="+", metavar="COUNTS", help="counts files")
     p.add_argument("--output", "-o", required=True, metavar="PATH", help="the summed counts file")
     _add_min_count(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="no summary")
+    add_quiet(p, "no summary")
     p.set_defaults(func=merge_handler)
 
 
@@ -231,15 +199,7 @@ def _add_min_count(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _fail(command: str, e: BaseException) -> int:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    print(f"tokforge {command}: error: {msg}", file=sys.stderr)
-    return 1
-
-
 def _summary(path: Path) -> str:
-    from .counts import info
-
     h = info(path)
     pruned = (
         f", pretokens seen < {h['min_pretoken_count']} times left out (approximate)"
@@ -254,8 +214,6 @@ def _summary(path: Path) -> str:
 
 def count_handler(args: argparse.Namespace) -> int:
     """Runs ``tokforge count``."""
-    from .counts import count
-
     try:
         out = Path(args.output)
         if not out.parent.is_dir():
@@ -278,13 +236,11 @@ def count_handler(args: argparse.Namespace) -> int:
             print(_summary(out), file=sys.stderr)
         return 0
     except (TokforgeError, OSError, ValueError, TypeError) as e:
-        return _fail("count", e)
+        return fail(e, "count")
 
 
 def merge_handler(args: argparse.Namespace) -> int:
     """Runs ``tokforge merge-counts``."""
-    from .counts import merge
-
     try:
         out = Path(args.output)
         if not out.parent.is_dir():
@@ -294,7 +250,7 @@ def merge_handler(args: argparse.Namespace) -> int:
             print(_summary(out), file=sys.stderr)
         return 0
     except (TokforgeError, OSError, ValueError, TypeError) as e:
-        return _fail("merge-counts", e)
+        return fail(e, "merge-counts")
 
 
 def _check_files(files: list[Path]) -> None:
@@ -324,11 +280,10 @@ def handler(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except (TokforgeError, OSError, ValueError, TypeError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"tokforge train: error: {msg}", file=sys.stderr)
-        return 1
+        return fail(e, "train")
 
 
+# StreamHandler is generic in typeshed only; StreamHandler[TextIO] fails at run time on 3.10
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Prints the trainer's warnings as ``tokforge: ...`` lines (installed once), to whatever
     ``sys.stderr`` is when the record is emitted: bound at install time, a stream that was
@@ -349,8 +304,6 @@ def _ensure_log_handler() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .train import _train_merges
-
     sizes: list[int] = args.vocab_size
     n_special = len(args.special)
     if len(set(args.special)) != n_special:
@@ -381,7 +334,7 @@ def _run(args: argparse.Namespace) -> int:
     pattern = args.pattern if args.pattern is not None else "cl100k"
     pre = (
         {"pretokenizer": pattern}
-        if pattern in _PRESETS or pattern.endswith("_base")
+        if pattern in PRESETS or pattern.endswith("_base")
         else {"pattern": pattern}
     )
     logger = logging.getLogger("tokforge.train")
@@ -453,8 +406,6 @@ def _run(args: argparse.Namespace) -> int:
 def _train_from_counts(args: argparse.Namespace, sizes: list[int]) -> Any:
     """Trains from counts files, checking that --pattern and --special (when given) agree with
     what the counts record."""
-    from .counts import load, train_merges_from_counts
-
     counter = load(args.from_counts, num_threads=args.threads)
     if args.pattern is not None:
         wanted = _core_pattern(args.pattern)
@@ -476,8 +427,6 @@ def _train_from_counts(args: argparse.Namespace, sizes: list[int]) -> Any:
             f"special token(s) need at least {256 + len(specials)}"
         )
     if args.byte_fallback:
-        from .train import train_merges_from_counter
-
         if args.min_pretoken_count > 1:
             counter.prune(args.min_pretoken_count)
         return train_merges_from_counter(
@@ -502,8 +451,6 @@ def _train_from_counts(args: argparse.Namespace, sizes: list[int]) -> Any:
 
 def _core_pattern(pattern: str) -> str | None:
     """The regex a --pattern value stands for (None for whitespace and none)."""
-    from . import _core
-
     if pattern in ("whitespace", "none"):
         return None
     try:

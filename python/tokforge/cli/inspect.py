@@ -18,7 +18,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import TokforgeError
+from .. import inspect as ins
+from ..encodings import resolve_tokenizer
+from ..errors import TokforgeError
+from ..inspect import compare
+from ..inspect.artifacts import artifacts
+from ..inspect.stats import corpus_stats, plot_stats, stats_json, stats_text
+from ..inspect.viz import printable, table, use_color
+from .options import Subparsers, add_tokenizer
 
 __all__ = ["register"]
 
@@ -27,22 +34,16 @@ _FORMATS = ("terminal", "text", "table", "json", "html")
 
 def _add_common(p: argparse.ArgumentParser, *, many: bool) -> None:
     if many:
-        p.add_argument(
-            "--tokenizer",
-            "-t",
+        add_tokenizer(
+            p,
             action="append",
+            default=None,
             metavar="T",
             help="cl100k, o200k or a tokenizer file; repeat for several "
             "(default: cl100k and o200k)",
         )
     else:
-        p.add_argument(
-            "--tokenizer",
-            "-t",
-            default="cl100k",
-            metavar="T",
-            help="cl100k, o200k (from local rank files) or a tokenizer file (default: cl100k)",
-        )
+        add_tokenizer(p, metavar="T")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument(
         "--color",
@@ -52,7 +53,7 @@ def _add_common(p: argparse.ArgumentParser, *, many: bool) -> None:
     )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Adds ``inspect``, ``artifacts``, ``compare`` and ``stats``."""
     p = subparsers.add_parser(
         "inspect",
@@ -147,11 +148,9 @@ def _emit(args: argparse.Namespace, text: str) -> None:
 
 
 def _color(args: argparse.Namespace) -> bool:
-    from .viz import use_color
-
     if args.output:
-        return args.color == "always"
-    return use_color(args.color)
+        return str(args.color) == "always"
+    return use_color(str(args.color))
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -163,8 +162,6 @@ def _read_text(args: argparse.Namespace) -> str:
 
 
 def _tokenizers(specs: list[str] | None) -> tuple[list[Any], list[str]]:
-    from .registry import resolve_tokenizer
-
     specs = specs or ["cl100k", "o200k"]
     toks = [resolve_tokenizer(s) for s in specs]
     names = [t.name or s for t, s in zip(toks, specs, strict=True)]
@@ -176,8 +173,6 @@ def _tokenizers(specs: list[str] | None) -> tuple[list[Any], list[str]]:
 
 
 def _entries_table(rows: list[Any], extra: list[str] | None = None) -> str:
-    from .viz import table
-
     return table(
         ["id", "token", "bytes", *(extra or [])],
         [[e.id, e.text, len(e.bytes)] for e in rows],
@@ -188,9 +183,6 @@ def _entries_table(rows: list[Any], extra: list[str] | None = None) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from . import inspect as ins
-    from .registry import resolve_tokenizer
-
     tok = resolve_tokenizer(args.tokenizer)
     fmt = args.format
     as_json = fmt == "json"
@@ -233,18 +225,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.unreachable:
         found_u = ins.unreachable_tokens(tok)
         if as_json:
-            _emit(
+            return _emit_json(
                 args,
-                _json(
-                    [
-                        {"id": u.id, "text": u.text, "parts": u.parts, "whole_piece": u.whole_piece}
-                        for u in found_u
-                    ]
-                ),
+                [
+                    {"id": u.id, "text": u.text, "parts": u.parts, "whole_piece": u.whole_piece}
+                    for u in found_u
+                ],
             )
-            return 0
-        from .viz import table
-
         head = (
             f"{len(found_u)} of {len(tok._mergeable_ranks):,} ordinary tokens are unreachable "
             "by merges (BPE on their bytes stops at the parts shown)"
@@ -253,9 +240,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             [
                 u.id,
                 u.text,
-                "".join(
-                    f"[{ins.viz.printable(tok.decode_single_token_bytes(p))}]" for p in u.parts
-                ),
+                "".join(f"[{printable(tok.decode_single_token_bytes(p))}]" for p in u.parts),
                 "yes" if u.whole_piece else "no",
             ]
             for u in found_u[: args.limit]
@@ -272,18 +257,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             corpus = [Path(f).read_text(encoding="utf-8") for f in args.corpus]
         rare = ins.rarest_merges(tok, args.rare, corpus=corpus)
         if as_json:
-            _emit(
+            return _emit_json(
                 args,
-                _json(
-                    [
-                        {"id": r.id, "text": r.text, "merge_count": r.merge_count, "usage": r.usage}
-                        for r in rare
-                    ]
-                ),
+                [
+                    {"id": r.id, "text": r.text, "merge_count": r.merge_count, "usage": r.usage}
+                    for r in rare
+                ],
             )
-            return 0
-        from .viz import table
-
         cols = ["id", "token"]
         if any(r.merge_count is not None for r in rare):
             cols.append("merge count")
@@ -319,9 +299,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _scripts(args: argparse.Namespace, tok: Any) -> int:
-    from . import inspect as ins
-    from .viz import table
-
     groups = ins.tokens_by_script(tok)
     total = sum(len(v) for v in groups.values())
     if args.scripts:
@@ -353,10 +330,13 @@ def _scripts(args: argparse.Namespace, tok: Any) -> int:
 
 def _short(data: bytes, width: int = 18) -> str:
     """``[printable]``, cut to ``width`` characters with an ellipsis."""
-    from .viz import printable
-
     text = printable(data)
     return f"[{text[: width - 1]}…]" if len(text) > width else f"[{text}]"
+
+
+def _emit_json(args: argparse.Namespace, value: Any) -> int:
+    _emit(args, _json(value))
+    return 0
 
 
 def _json(value: Any) -> str:
@@ -366,8 +346,6 @@ def _json(value: Any) -> str:
 
 
 def cmd_artifacts(args: argparse.Namespace) -> int:
-    from .artifacts import artifacts
-
     if args.tokenizer:
         toks, names = _tokenizers(args.tokenizer)
         report = artifacts(toks, args.extra, only=args.only, names=names)
@@ -383,8 +361,6 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .inspect import compare
-
     toks, names = _tokenizers(args.tokenizer)
     comparison = compare(toks, _read_text(args), names=names)
     if args.format == "json":
@@ -404,13 +380,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from .stats import corpus_stats, stats_json, stats_text
-
     toks, names = _tokenizers(args.tokenizer or ["cl100k"])
     results = [corpus_stats(t, args.files, name=n) for t, n in zip(toks, names, strict=True)]
     if args.plot:
-        from .viz import plot_stats
-
         plot_stats(results, args.plot)
     _emit(args, stats_json(results) if args.format == "json" else stats_text(results))
     if args.plot:

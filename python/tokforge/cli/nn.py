@@ -19,14 +19,15 @@ import argparse
 import codecs
 import dataclasses
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from .config import ACTIVATIONS, NORMS, POSITIONALS, Config
-from .model import Transformer
-from .sampling import make_rng, sample_token
-
-if TYPE_CHECKING:
-    from .model import TokenizerLike
+from ..encodings import resolve_tokenizer
+from ..nn.config import ACTIVATIONS, NORMS, POSITIONALS, Config
+from ..nn.model import Transformer
+from ..nn.sampling import make_rng, sample_token
+from ..nn.trace import draw_attention, format_trace, matplotlib_figure, record
+from ..tokenizer import Tokenizer
+from .options import Subparsers, add_tokenizer
 
 __all__ = ["register"]
 
@@ -38,7 +39,7 @@ _SHAPE_OPTIONS = (
 _RANDOM_DEFAULTS = {"d_model": 64, "n_layers": 2, "n_heads": 4, "max_seq_len": 256}
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``run-model`` to an ``argparse`` sub-parsers object (from ``add_subparsers()``)."""
     p = subparsers.add_parser(
         "run-model",
@@ -50,12 +51,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("prompt", help="the text to continue")
-    p.add_argument(
-        "--tokenizer",
-        metavar="NAME|FILE",
-        default="cl100k",
-        help="encoding name (cl100k, o200k) or tokenizer file (default: %(default)s)",
-    )
+    add_tokenizer(p, metavar="NAME|FILE")
     p.add_argument(
         "--weights",
         metavar="PATH",
@@ -132,8 +128,6 @@ def _handler(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.attention_png is not None:
-        from .trace import matplotlib_figure
-
         matplotlib_figure()  # fail before any work if the picture cannot be drawn
     tokenizer = _resolve_tokenizer(args.tokenizer)
     model = _build_model(args, tokenizer)
@@ -148,8 +142,6 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if not inspecting:
         _print_stream(model, out, args.prompt, model.stream(ids, n_new, **sampling, seed=rng))
         return 0
-
-    from .trace import draw_attention, format_trace, record
 
     rec = record(model, ids)
     first = sample_token(rec.logits[-1], rng, **sampling) if n_new > 0 else None
@@ -180,17 +172,11 @@ def _print_stream(model: Transformer, out: TextIO, prompt: str, tokens: Any) -> 
     out.write(decoder.decode(b"", final=True) + "\n")
 
 
-def _resolve_tokenizer(spec: str) -> TokenizerLike:
-    import tokforge  # the compiled package; imported here so tokforge.nn itself needs only NumPy
-
-    resolve = getattr(tokforge, "resolve_tokenizer", None)
-    if resolve is None:
-        raise ValueError("this tokforge build has no resolve_tokenizer(); cannot load a tokenizer")
-    tokenizer: TokenizerLike = resolve(spec)
-    return tokenizer
+def _resolve_tokenizer(spec: str) -> Tokenizer:
+    return resolve_tokenizer(spec)
 
 
-def _build_model(args: argparse.Namespace, tokenizer: TokenizerLike) -> Transformer:
+def _build_model(args: argparse.Namespace, tokenizer: Tokenizer) -> Transformer:
     given = {
         name: getattr(args, name) for name in _SHAPE_OPTIONS if getattr(args, name) is not None
     }
@@ -224,8 +210,8 @@ def _build_model(args: argparse.Namespace, tokenizer: TokenizerLike) -> Transfor
     return model
 
 
-def _eot(tokenizer: TokenizerLike) -> int | None:
+def _eot(tokenizer: Tokenizer) -> int | None:
     try:
-        return int(tokenizer.eot_token)  # type: ignore[attr-defined]
-    except (AttributeError, KeyError):
+        return tokenizer.eot_token
+    except KeyError:
         return None

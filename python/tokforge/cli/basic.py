@@ -1,37 +1,16 @@
-"""The ``tokforge`` command line. Each sub-command lives in a module with a
-``register(subparsers)`` function; ``main(argv)`` returns the exit code (tests call it directly).
-Errors print one line, ``tokforge: error: ...``, and exit 1."""
+"""``tokforge encode``, ``decode`` and ``info``: the tokenizer itself from the shell."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
-from collections.abc import Sequence
 
-from . import __version__
-from .errors import TokforgeError
+from ..encodings import resolve_tokenizer
+from ..errors import TokforgeError
+from .options import Subparsers, add_tokenizer
 
-# Sub-command modules beyond this file's own commands, each with register(subparsers).
-_COMMAND_MODULES = (
-    "tokforge.demo",
-    "tokforge.train_cli",
-    "tokforge.dataset_cli",
-    "tokforge.inspect_cli",
-    "tokforge.bench_cli",
-    "tokforge.nn.cli",
-    "tokforge.interop_cli",
-)
-
-
-def _add_tokenizer_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--tokenizer",
-        "-t",
-        default="cl100k",
-        help="cl100k, o200k (from local rank files) or a tokenizer file (default: cl100k)",
-    )
+__all__ = ["register"]
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -44,8 +23,6 @@ def _read_text(args: argparse.Namespace) -> str:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    from .registry import resolve_tokenizer
-
     tok = resolve_tokenizer(args.tokenizer)
     text = _read_text(args)
     if args.allow_special:
@@ -85,8 +62,6 @@ def _parse_ids(raw: str) -> list[int]:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from .registry import resolve_tokenizer
-
     tok = resolve_tokenizer(args.tokenizer)
     ids = _parse_ids(" ".join(args.ids) if args.ids else sys.stdin.read())
     if args.tokens:
@@ -100,8 +75,6 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .registry import resolve_tokenizer
-
     tok = resolve_tokenizer(args.tokenizer)
     info = {
         "name": tok.name,
@@ -122,18 +95,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tokforge",
-        description="Rust-accelerated BPE: encode, decode, train, inspect, benchmark.",
-    )
-    parser.add_argument("--version", action="version", version=f"tokforge {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def register(sub: Subparsers) -> None:
+    """Adds ``encode``, ``decode`` and ``info``."""
     p = sub.add_parser("encode", help="text -> token ids")
     p.add_argument("text", nargs="?", help="text to encode (default: stdin)")
     p.add_argument("--file", "-f", help="read the text from this UTF-8 file")
-    _add_tokenizer_arg(p)
+    add_tokenizer(p)
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.add_argument("--count", action="store_true", help="also print token/byte counts to stderr")
     g = p.add_mutually_exclusive_group()
@@ -145,42 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "ids", nargs="*", help="ids, space/comma separated or a JSON list (default: stdin)"
     )
-    _add_tokenizer_arg(p)
+    add_tokenizer(p)
     p.add_argument("--errors", choices=["replace", "strict"], default="replace")
     p.add_argument("--tokens", action="store_true", help="print each id with its bytes")
     p.add_argument("--no-newline", "-n", action="store_true", help="no newline after the text")
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("info", help="vocabulary size, pattern and special tokens")
-    _add_tokenizer_arg(p)
+    add_tokenizer(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_info)
-
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:  # that feature is not part of this build
-                continue
-            raise
-        module.register(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except (TokforgeError, OSError, UnicodeDecodeError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"tokforge: error: {msg}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("tokforge: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0

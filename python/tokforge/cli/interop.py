@@ -15,9 +15,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import _core
-from .errors import TokforgeError
-from .tokenizer import Tokenizer
+from .. import _core
+from ..encodings import resolve_tokenizer
+from ..errors import TokforgeError
+from ..interop import sentencepiece
+from ..tokenizer import Tokenizer
+from .options import Subparsers
 
 FORMATS = ("tokforge", "hf", "tiktoken", "sentencepiece-vocab")
 
@@ -36,8 +39,6 @@ def guess_format(out: Path) -> str:
 
 def read_input(src: str, merges: str | None) -> Tokenizer:
     """The tokenizer ``src`` names (a file, a folder, or an encoding name)."""
-    from .registry import resolve_tokenizer
-
     if merges is not None:
         return Tokenizer.from_gpt2(src, merges)
     return resolve_tokenizer(src)
@@ -48,8 +49,6 @@ def convert(src: str, out: Path, fmt: str, merges: str | None = None) -> Tokeniz
     if fmt not in FORMATS:
         raise TokforgeError(f"unknown output format {fmt!r} (one of {', '.join(FORMATS)})")
     if fmt == "sentencepiece-vocab":
-        from .interop import sentencepiece
-
         path = Path(src)
         if not path.is_file():
             raise TokforgeError(f"{src}: --to sentencepiece-vocab needs a SentencePiece .model")
@@ -83,7 +82,7 @@ def verify(tok: Tokenizer, out: Path, fmt: str) -> list[str]:
         back = Tokenizer.from_tiktoken(
             out,
             pattern=tok.pattern,
-            pretokenizer=None if tok.pattern else tok.pretokenizer,  # type: ignore[arg-type]
+            pretokenizer=None if tok.pattern else tok.pretokenizer,
             special_tokens=tok.special_tokens,
         )
     else:
@@ -127,7 +126,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Adds the ``convert`` sub-command."""
     p = subparsers.add_parser(
         "convert",

@@ -1,33 +1,15 @@
-"""``tokforge bench``: tokforge against every installed peer on your own text, ids checked.
+"""The benchmark harness behind ``tokforge bench`` and ``benches/encode_bench.py``: tokforge
+against every installed peer library on the same documents, ids checked.
 
-Each file is cut into ~4 KB documents (at character boundaries) and every library encodes every
-document, one call at a time, on one thread:
-
-- **cold**: in a fresh process per library, each document encoded once (the first encounter,
-  as a service sees new text); only the encode calls are timed, not the loading, nor a first
-  call on a one-letter text that lets each library finish its imports and deferred set-up;
-- **warm**: in this process, the best of ``--repeat`` passes over the same documents.
-
-``--cold-repeat N`` runs N rounds of cold processes, each round every library once, and keeps
-each library's fastest process per file: a slow moment of a busy machine then falls on every
-library alike, not on whichever ran during it.
-
-Every library encodes special tokens' text as ordinary text (tiktoken's ``encode_ordinary``).
-Figures are MB/s of UTF-8 input, with the ratio to tiktoken. Every library's ids are compared,
-document by document, with tiktoken's (or tokforge's when tiktoken is not installed): a mismatch
-from a library that claims exactness (tokforge, tiktoken, quicktok-v1, gigatoken, bpe-openai)
-makes the command fail; libraries that do not claim it get their mismatch count reported.
-
-    tokforge bench                          # the bundled sample, cl100k
-    tokforge bench -t o200k notes.txt code.py --json
-
-``benches/encode_bench.py`` uses the same machinery on the shared corpora, with batch and
-worst-case runs on top.
+Documents are ~4 KB cuts of the input at character boundaries (:func:`documents`). A *cold* run
+(:func:`run_cold`, :func:`run_cold_rounds`) encodes each document once in a fresh process per
+library; a *warm* run (:func:`run_warm`) keeps the best of several passes in this process. Every
+library's ids are compared with the reference's (:func:`check_ids`); :func:`compare` runs it
+all and :func:`format_table` / :func:`report_json` present it.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib
 import importlib.metadata
@@ -42,6 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import _core
+from ..encodings import get_encoding, resolve_tokenizer
+from ..errors import TokforgeError
+from ..registry import ALIASES, ENCODINGS, find_rank_file, known_rank_file
+from ..tokenizer import Tokenizer
+
 DOC_SIZE = 4096
 
 __all__ = [
@@ -49,9 +37,7 @@ __all__ = [
     "Peer",
     "Target",
     "documents",
-    "handler",
     "machine_line",
-    "register",
     "run_cold",
     "run_cold_rounds",
     "run_warm",
@@ -82,14 +68,9 @@ class Target:
 
     @staticmethod
     def resolve(spec: str) -> Target:
-        from .registry import ENCODINGS, find_rank_file
-
-        aliases = {"cl100k": "cl100k_base", "o200k": "o200k_base"}
-        name = aliases.get(spec, spec)
+        name = ALIASES.get(spec, spec)
         if name in ENCODINGS and not Path(spec).is_file():
             return Target(spec, name, str(find_rank_file(name)))
-        from .registry import known_rank_file
-
         p = Path(spec)
         if p.is_file():
             with p.open("rb") as f:
@@ -131,9 +112,7 @@ def _known(target: Target, what: str) -> str:
     return target.name
 
 
-def _load_tokforge(target: Target, _hf: str | None) -> Any:
-    from .registry import get_encoding, resolve_tokenizer
-
+def _load_tokforge(target: Target, _hf: str | None) -> Tokenizer:
     if target.name is not None and target.rank_file is not None:
         return get_encoding(target.name, target.rank_file)
     return resolve_tokenizer(target.spec)
@@ -144,11 +123,7 @@ def _tiktoken_encoding(target: Target) -> Any:
     load = importlib.import_module("tiktoken.load")
 
     if target.name is not None and target.rank_file is not None:
-        from .registry import ENCODINGS
-
         spec = ENCODINGS[target.name]
-        from . import _core
-
         return tiktoken.Encoding(
             target.name,
             pat_str=_core.preset_pattern(spec.preset),
@@ -174,9 +149,6 @@ def _hf_json(target: Target, hf_json: str | None, lib: str) -> str:
         return hf_json
     import tempfile
 
-    from .errors import TokforgeError
-    from .registry import resolve_tokenizer
-
     key = target.spec
     if Path(target.spec).is_file():
         st = Path(target.spec).stat()
@@ -192,36 +164,40 @@ def _hf_json(target: Target, hf_json: str | None, lib: str) -> str:
 
 
 def _load_tiktoken(target: Target, _hf: str | None) -> Callable[[str], Any]:
-    return _tiktoken_encoding(target).encode_ordinary  # type: ignore[no-any-return]
+    fn: Callable[[str], Any] = _tiktoken_encoding(target).encode_ordinary
+    return fn
 
 
 def _load_tokforge_list(target: Target, _hf: str | None) -> Callable[[str], Any]:
-    return _load_tokforge(target, None).encode_ordinary  # type: ignore[no-any-return]
+    return _load_tokforge(target, None).encode_ordinary
 
 
 def _load_tokforge_numpy(target: Target, _hf: str | None) -> Callable[[str], Any]:
-    return _load_tokforge(target, None).encode_ordinary_to_numpy  # type: ignore[no-any-return]
+    return _load_tokforge(target, None).encode_ordinary_to_numpy
 
 
 def _load_quicktok(target: Target, _hf: str | None) -> Callable[[str], Any]:
     quicktok = _import("quicktok")
     enc = quicktok.get_encoding(_known(target, "quicktok-v1"))
-    return enc.encode_ordinary  # type: ignore[no-any-return]
+    fn: Callable[[str], Any] = enc.encode_ordinary
+    return fn
 
 
 def _load_gigatoken(target: Target, _hf: str | None) -> Callable[[str], Any]:
     gigatoken = _import("gigatoken")
     name = _known(target, "gigatoken")
     # No special tokens: like every other column, special tokens' text is ordinary text.
-    pre = {"cl100k_base": "cl100k", "o200k_base": "o200k"}[name]
+    pre = ENCODINGS[name].preset
     tok = gigatoken.Tokenizer.from_tiktoken(target.rank_file, pre, {})
-    return tok.encode  # type: ignore[no-any-return]
+    fn: Callable[[str], Any] = tok.encode
+    return fn
 
 
 def _load_bpe_openai(target: Target, _hf: str | None) -> Callable[[str], Any]:
     bpe_openai = _import("bpe_openai")
     enc = bpe_openai.get_encoding(_known(target, "bpe-openai"))
-    return enc.encode_ordinary  # type: ignore[no-any-return]
+    fn: Callable[[str], Any] = enc.encode_ordinary
+    return fn
 
 
 def _load_tokie(target: Target, hf: str | None) -> Callable[[str], Any]:
@@ -372,7 +348,7 @@ def run_cold(
         "hf_json": hf_json,
         "clock": clock,
     }
-    code = "from tokforge.bench_cli import _child_main; _child_main()"
+    code = "from tokforge.bench.harness import _child_main; _child_main()"
     try:
         p = subprocess.run(
             [sys.executable, "-c", code, json.dumps(req)],
@@ -509,9 +485,9 @@ def format_table(runs: list[Run], peers: list[str], reference: str) -> str:
                 rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = []
-    for k, r in enumerate(rows):
-        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])]
-        cells += [c.rjust(w) for c, w in zip(r[2:], widths[2:], strict=True)]
+    for k, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [c.rjust(w) for c, w in zip(row[2:], widths[2:], strict=True)]
         lines.append("  ".join(cells))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -647,84 +623,3 @@ def print_report(
         print(f"skipped: {k}: {why}")
     if result["failures"]:
         print("ID MISMATCH: " + "; ".join(result["failures"]), file=sys.stderr)
-
-
-def handler(args: argparse.Namespace) -> int:
-    from .errors import TokforgeError
-
-    files = [str(f) for f in args.files] or [_sample()]
-    for f in files:
-        if not Path(f).is_file():
-            raise TokforgeError(f"{f}: no such file")
-    target = Target.resolve(args.tokenizer)
-    if target.name is None:
-        # A tokenizer file: fail early, with tokforge's message, if it does not load.
-        from .registry import resolve_tokenizer
-
-        resolve_tokenizer(args.tokenizer)
-    modes = ("cold", "warm") if args.mode == "both" else (args.mode,)
-    log = None if args.json or args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    result = compare(
-        target,
-        files,
-        modes=modes,
-        repeat=args.repeat,
-        doc_size=args.doc_size,
-        hf_json=args.hf_json,
-        only=args.only,
-        log=log,
-        clock=args.clock,
-        cold_repeat=args.cold_repeat,
-    )
-    if args.json:
-        report = report_json(target, result)
-        report["clock"] = args.clock
-        report["cold_repeat"] = args.cold_repeat
-        print(json.dumps(report, indent=2))
-    else:
-        print_report(target, result, args.doc_size, args.repeat, args.clock, args.cold_repeat)
-    return 1 if result["failures"] else 0
-
-
-def _sample() -> str:
-    from . import sample_path
-
-    return sample_path()
-
-
-def register(subparsers: Any) -> None:
-    """Adds the ``bench`` sub-command."""
-    p = subparsers.add_parser(
-        "bench",
-        help="speed against installed peers on your text, ids checked",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
-    p.add_argument("files", nargs="*", help="UTF-8 text files (default: the bundled sample)")
-    p.add_argument(
-        "--tokenizer",
-        "-t",
-        default="cl100k",
-        help="cl100k, o200k (local rank files) or a tokenizer file (default: cl100k)",
-    )
-    p.add_argument("--mode", choices=["cold", "warm", "both"], default="both")
-    p.add_argument("--repeat", type=int, default=3, help="warm passes; the best counts")
-    p.add_argument(
-        "--cold-repeat",
-        type=int,
-        default=1,
-        help="rounds of cold processes, every library once a round; the fastest counts",
-    )
-    p.add_argument("--doc-size", type=int, default=DOC_SIZE, help="bytes per document")
-    p.add_argument(
-        "--only", nargs="+", choices=[q.key for q in PEERS], help="run only these libraries"
-    )
-    p.add_argument("--hf-json", help="a tokenizer.json equivalent to --tokenizer (tokie, HF)")
-    p.add_argument(
-        "--clock",
-        choices=sorted(CLOCKS),
-        default="wall",
-        help="wall time, or the calling thread's CPU time (steadier on a shared machine)",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
-    p.set_defaults(func=handler)

@@ -13,7 +13,7 @@ pretoken, then repeatedly merge the adjacent pair with the highest total count, 
 smallest ``(left id, right id)``, until the vocabulary is full or the best pair occurs fewer than
 ``min_frequency`` times. The result does not depend on thread count, input order or hash seeds.
 
->>> from tokforge.train import train
+>>> from tokforge import train
 >>> tok = train(["low lower lowest lowly"], 300, pretokenizer="whitespace", progress=False)
 >>> [tok.decode_single_token_bytes(t) for t in tok.encode("lowest")]
 [b'lowe', b's', b't']
@@ -28,16 +28,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union, overload
+from typing import Any, Union, overload
 
-from . import _core
-from .errors import TokforgeError, VocabError
-from .reference import new_repr as _new_repr
-from .reference import render as _render
-from .reference import trace as _trace_lines
-
-if TYPE_CHECKING:
-    from .tokenizer import Tokenizer
+from .. import _core
+from ..errors import TokforgeError, VocabError
+from ..interop.hf_export import WHITESPACE_PATTERN, to_oniguruma
+from ..interop.hf_json import add_specials, added_token, bpe_model, document
+from ..reference import new_repr as _new_repr
+from ..reference import render as _render
+from ..reference import trace as _trace_lines
+from ..registry import PRESETS
+from ..tokenizer import Tokenizer
 
 __all__ = [
     "TrainResult",
@@ -54,7 +55,6 @@ log = logging.getLogger("tokforge.train")
 #: files, or one path (``str`` or ``Path``).
 Corpus = Union[str, "os.PathLike[str]", Iterable[str], Iterable["os.PathLike[str]"]]
 
-_PRESETS = ("cl100k", "o200k", "gpt2", "whitespace", "none")
 
 #: The default ``character_coverage`` of byte-fallback training (SentencePiece's default).
 DEFAULT_CHARACTER_COVERAGE = 0.9995
@@ -134,8 +134,6 @@ class TrainResult:
         fallback, the merges, the special tokens); all learned merges when ``None``. Fewer
         merges are used when training stopped early. With byte fallback it is the tokenizer of
         :meth:`hf_dict`."""
-        from .tokenizer import Tokenizer
-
         n_special = len(self.special_tokens)
         first = self._first_merge_id()
         if vocab_size is None:
@@ -206,8 +204,6 @@ def _too_small(vocab_size: int, n_chars: int, n_special: int) -> str:
 def _hf_pre_tokenizer(pretokenizer: str | None, pattern: str | None) -> dict[str, Any] | None:
     """HF's ``Split`` (``Isolated``) for the training pretokenizer, with the regex rewritten for
     Oniguruma (as :mod:`tokforge.interop.hf_export` does); ``None`` for ``none``."""
-    from .interop.hf_export import WHITESPACE_PATTERN, to_oniguruma
-
     if pattern is not None:
         regex = to_oniguruma(pattern)
     elif pretokenizer == "whitespace":
@@ -237,8 +233,6 @@ def hf_dict(
     >>> [k for k, v in doc["model"]["vocab"].items() if v >= 256], doc["model"]["merges"]
     (['a', 'b', 'ab', '<s>'], [['a', 'b']])
     """
-    from .interop.hf_json import add_specials, added_token, bpe_model, document
-
     strings = BYTE_TOKENS + list(alphabet)
     vocab = {s: i for i, s in enumerate(strings)}
     if len(vocab) != len(strings) or any(len(c) != 1 for c in alphabet):
@@ -289,6 +283,51 @@ def _check_coverage(coverage: object) -> float:
             "occurrences the base alphabet covers, e.g. 0.9995)"
         )
     return c
+
+
+def _check_limits(min_frequency: int, max_token_bytes: int | None) -> None:
+    if min_frequency < 1:
+        raise TokforgeError(f"min_frequency must be at least 1, not {min_frequency}")
+    if max_token_bytes is not None and max_token_bytes < 2:
+        raise TokforgeError(f"max_token_bytes must be at least 2, not {max_token_bytes}")
+
+
+def result_of(
+    counter: _core.PretokenCounter,
+    trained: tuple[Sequence[tuple[int, int]], Sequence[int], str],
+    specials: list[str] | dict[str, int],
+    *,
+    min_frequency: int,
+    max_token_bytes: int | None,
+    alphabet: list[str] | None = None,
+    coverage: float | None = None,
+    extra_stats: Mapping[str, Any] | None = None,
+) -> TrainResult:
+    """The :class:`TrainResult` of ``counter.train`` (``trained``: merges, their counts, the
+    stop reason), with the corpus statistics every trainer reports."""
+    merges, counts, stop = trained
+    stats: dict[str, Any] = {
+        "bytes": counter.num_bytes,
+        "pretokens": counter.num_pretokens,
+        "distinct_pretokens": counter.num_distinct,
+        "documents": counter.num_documents,
+        "min_frequency": min_frequency,
+        "max_token_bytes": max_token_bytes,
+    }
+    if alphabet is not None:
+        stats["character_coverage"] = coverage
+        stats["alphabet_size"] = len(alphabet)
+    stats.update(extra_stats or {})
+    return TrainResult(
+        merges=[(int(a), int(b)) for a, b in merges],
+        counts=list(counts),
+        stop_reason=stop,
+        pretokenizer=counter.preset,
+        pattern=counter.pattern,
+        special_tokens=specials,
+        stats=stats,
+        alphabet=alphabet,
+    )
 
 
 def _check_vocab_size(vocab_size: int, n_special: int) -> None:
@@ -439,19 +478,16 @@ def _train_merges(
         raise TypeError("give either pattern (a regex) or pretokenizer (a preset name), not both")
     if (
         pretokenizer is not None
-        and pretokenizer not in _PRESETS
+        and pretokenizer not in PRESETS
         and not pretokenizer.endswith("_base")
     ):
         raise TokforgeError(
-            f"unknown pretokenizer {pretokenizer!r} (known: {', '.join(_PRESETS)}); "
+            f"unknown pretokenizer {pretokenizer!r} (known: {', '.join(PRESETS)}); "
             "pass a regex as pattern="
         )
     if errors not in ("strict", "replace"):
         raise TokforgeError(f'errors must be "strict" or "replace", not {errors!r}')
-    if min_frequency < 1:
-        raise TokforgeError(f"min_frequency must be at least 1, not {min_frequency}")
-    if max_token_bytes is not None and max_token_bytes < 2:
-        raise TokforgeError(f"max_token_bytes must be at least 2, not {max_token_bytes}")
+    _check_limits(min_frequency, max_token_bytes)
     if num_threads is not None and num_threads < 1:
         raise TokforgeError(f"num_threads must be at least 1, not {num_threads}")
     if isinstance(special_tokens, str):
@@ -497,29 +533,20 @@ def _train_merges(
         if counter.num_bytes == 0:
             where = f"{len(files)} file(s)" if files else "the texts"
             raise TokforgeError(f"the corpus is empty: {where} hold no text to train on")
-        alphabet: list[str] | None = None
-        if coverage is None:
-            assert num_merges is not None
-            merges, counts, stop = counter.train(
-                num_merges,
-                min_frequency=min_frequency,
-                max_token_bytes=max_token_bytes,
-                progress=callback,
-            )
-        else:
-            alphabet, num_merges, (merges, counts, stop) = _train_chars(
-                counter,
-                coverage,
-                num_merges,
-                vocab_size,
-                specials,
-                min_frequency=min_frequency,
-                max_token_bytes=max_token_bytes,
-                progress=callback,
-            )
+        result, num_merges = _train_counter(
+            counter,
+            specials,
+            coverage=coverage,
+            num_merges=num_merges,
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            max_token_bytes=max_token_bytes,
+            progress=callback,
+        )
     finally:
         if bar is not None:
             bar.close()
+    merges, stop = result.merges, result.stop_reason
     if stop == "min_frequency":
         log.warning(
             "stopped after %d of %d merges: every pair left occurs fewer than min_frequency=%d "
@@ -530,17 +557,6 @@ def _train_merges(
         )
     elif stop == "no_pairs":
         log.warning("stopped after %d of %d merges: no pair left to merge", len(merges), num_merges)
-    stats: dict[str, Any] = {
-        "bytes": counter.num_bytes,
-        "pretokens": counter.num_pretokens,
-        "distinct_pretokens": counter.num_distinct,
-        "documents": counter.num_documents,
-        "min_frequency": min_frequency,
-        "max_token_bytes": max_token_bytes,
-    }
-    if alphabet is not None:
-        stats["character_coverage"] = coverage
-        stats["alphabet_size"] = len(alphabet)
     log.info(
         "trained %d merges on %.1f MB (%d distinct pretokens) in %.2f s (counting %.2f s)",
         len(merges),
@@ -549,16 +565,53 @@ def _train_merges(
         time.perf_counter() - start,
         count_seconds,
     )
-    return TrainResult(
-        merges=[(int(a), int(b)) for a, b in merges],
-        counts=list(counts),
-        stop_reason=stop,
-        pretokenizer=counter.preset,
-        pattern=counter.pattern,
-        special_tokens=specials,
-        stats=stats,
+    return result
+
+
+def _train_counter(
+    counter: _core.PretokenCounter,
+    specials: list[str] | dict[str, int],
+    *,
+    coverage: float | None,
+    num_merges: int | None,
+    vocab_size: int | None,
+    min_frequency: int,
+    max_token_bytes: int | None,
+    progress: Callable[[str, int, int | None], None] | None,
+) -> tuple[TrainResult, int]:
+    """The merges learned from ``counter``: byte-level (``coverage`` None), or over the
+    characters covering ``coverage`` with byte fallback (then ``num_merges`` may be left to
+    ``vocab_size``). Returns the result and the number of merges asked for."""
+    alphabet: list[str] | None = None
+    if coverage is None:
+        assert num_merges is not None
+        trained = counter.train(
+            num_merges,
+            min_frequency=min_frequency,
+            max_token_bytes=max_token_bytes,
+            progress=progress,
+        )
+    else:
+        alphabet, num_merges, trained = _train_chars(
+            counter,
+            coverage,
+            num_merges,
+            vocab_size,
+            specials,
+            min_frequency=min_frequency,
+            max_token_bytes=max_token_bytes,
+            progress=progress,
+        )
+    result = result_of(
+        counter,
+        trained,
+        specials,
+        min_frequency=min_frequency,
+        max_token_bytes=max_token_bytes,
         alphabet=alphabet,
+        coverage=coverage,
     )
+    return result, num_merges
 
 
 def _check_byte_fallback(byte_fallback: bool, character_coverage: float | None) -> float | None:
@@ -626,21 +679,18 @@ def train_merges_from_counter(
     assert coverage is not None
     if (num_merges is None) == (vocab_size is None):
         raise TypeError("give either num_merges or vocab_size")
-    if min_frequency < 1:
-        raise TokforgeError(f"min_frequency must be at least 1, not {min_frequency}")
-    if max_token_bytes is not None and max_token_bytes < 2:
-        raise TokforgeError(f"max_token_bytes must be at least 2, not {max_token_bytes}")
+    _check_limits(min_frequency, max_token_bytes)
     specials = list(counter.special_tokens if special_tokens is None else special_tokens)
     _hf_pre_tokenizer(counter.preset, counter.pattern)
     bar = _ProgressBar() if progress is True else None
     callback = bar if bar is not None else (progress if callable(progress) else None)
     try:
-        alphabet, num_merges, (merges, counts, stop) = _train_chars(
+        result, _ = _train_counter(
             counter,
-            coverage,
-            num_merges,
-            vocab_size,
             specials,
+            coverage=coverage,
+            num_merges=num_merges,
+            vocab_size=vocab_size,
             min_frequency=min_frequency,
             max_token_bytes=max_token_bytes,
             progress=callback,
@@ -648,25 +698,7 @@ def train_merges_from_counter(
     finally:
         if bar is not None:
             bar.close()
-    return TrainResult(
-        merges=merges,
-        counts=list(counts),
-        stop_reason=stop,
-        pretokenizer=counter.preset,
-        pattern=counter.pattern,
-        special_tokens=specials,
-        stats={
-            "bytes": counter.num_bytes,
-            "pretokens": counter.num_pretokens,
-            "distinct_pretokens": counter.num_distinct,
-            "documents": counter.num_documents,
-            "min_frequency": min_frequency,
-            "max_token_bytes": max_token_bytes,
-            "character_coverage": coverage,
-            "alphabet_size": len(alphabet),
-        },
-        alphabet=alphabet,
-    )
+    return result
 
 
 @overload

@@ -12,18 +12,18 @@ spaces, trailing whitespace, code indentation, and what other languages cost.
 from __future__ import annotations
 
 import json
+import os
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeGuard, cast
 
+from ..encodings import get_encoding, resolve_tokenizer
+from ..errors import TokforgeError
+from ..protocol import TokenizerLike as Tokenizer
 from . import viz
-from .errors import TokforgeError
-from .inspect import Explanation, explain
-
-if TYPE_CHECKING:
-    from .tokenizer import Tokenizer
+from .explanation import Explanation, explain, explanation_html
 
 __all__ = ["ARTIFACTS", "Artifact", "ArtifactResult", "ArtifactRow", "ArtifactsReport", "artifacts"]
 
@@ -347,7 +347,7 @@ class ArtifactsReport:
                 rows.append(
                     f'<div class="tf-row"><div class="tf-head">{label}<b>'
                     f"{html.escape(r.tokenizer)}</b> · {len(r.explanation)} tokens · "
-                    f"{html.escape(r.note)}</div>{viz.explanation_html(r.explanation, ids=False)}"
+                    f"{html.escape(r.note)}</div>{explanation_html(r.explanation, ids=False)}"
                     "</div>"
                 )
             sections.append(
@@ -365,9 +365,7 @@ class ArtifactsReport:
 
 
 def _default_tokenizers() -> list[Tokenizer]:
-    from .registry import get_encoding
-
-    found = []
+    found: list[Tokenizer] = []
     errors = []
     for name in ("cl100k_base", "o200k_base"):
         try:
@@ -379,6 +377,20 @@ def _default_tokenizers() -> list[Tokenizer]:
             "no tokenizer given and no local cl100k_base/o200k_base rank file: " + errors[0]
         )
     return found
+
+
+def _is_tokenizer(value: object) -> TypeGuard[Tokenizer]:
+    """Whether ``value`` is a tokenizer object rather than a ``--tokenizer`` spec."""
+    return not isinstance(value, (str, os.PathLike)) and hasattr(value, "decode_tokens_bytes")
+
+
+def _tokenizer(spec: object) -> Tokenizer:
+    """A tokenizer object as it is; a ``--tokenizer`` spec resolved."""
+    if _is_tokenizer(spec):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        return resolve_tokenizer(spec)
+    raise TypeError(f"expected str, bytes or os.PathLike object, not {type(spec).__name__}")
 
 
 def artifacts(
@@ -395,14 +407,15 @@ def artifacts(
     artifacts with these keys (``strawberry``, ``numbers``, ``acronyms``, ``case``,
     ``trailing``, ``indentation``, ``languages``); ``names`` label the tokenizers (default:
     their names)."""
-    from .registry import resolve_tokenizer
-    from .tokenizer import Tokenizer as _Tokenizer
-
     if tokenizers is None:
         toks = _default_tokenizers()
     else:
-        items = [tokenizers] if isinstance(tokenizers, (str, _Tokenizer)) else list(tokenizers)
-        toks = [t if isinstance(t, _Tokenizer) else resolve_tokenizer(t) for t in items]
+        items: list[object] = (
+            [tokenizers]
+            if isinstance(tokenizers, str) or _is_tokenizer(tokenizers)
+            else list(cast("Iterable[object]", tokenizers))
+        )
+        toks = [_tokenizer(t) for t in items]
     if not toks:
         raise TokforgeError("artifacts needs at least one tokenizer")
     if names is not None and len(names) != len(toks):

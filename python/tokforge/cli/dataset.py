@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from .errors import TokforgeError
+from ..encodings import resolve_tokenizer
+from ..errors import TokforgeError
+from ..training.distributed import encode_files
+from .options import Subparsers, add_errors, add_jsonl_field, add_quiet, add_tokenizer, fail
 
 __all__ = ["handler", "register"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Adds the ``encode-dataset`` sub-command."""
     p = subparsers.add_parser(
         "encode-dataset",
@@ -32,12 +34,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="text or .jsonl files (.gz too)")
-    p.add_argument(
-        "--tokenizer",
-        "-t",
-        default="cl100k",
-        help="cl100k, o200k (from local rank files) or a tokenizer file (default: cl100k)",
-    )
+    add_tokenizer(p)
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="the shard folder")
     p.add_argument("--eot", metavar="TOKEN", help="special token appended after each document")
     p.add_argument(
@@ -51,20 +48,13 @@ def register(subparsers: Any) -> None:
         metavar="MB",
         help="cut uncompressed files larger than this into pieces at line ends, a shard each",
     )
-    p.add_argument(
-        "--jsonl-field",
-        "--text-field",
-        dest="text_field",
-        default="text",
-        metavar="KEY",
-        help="JSON key of the text in .jsonl files (default: text)",
-    )
-    p.add_argument("--errors", choices=["strict", "replace"], default="strict")
+    add_jsonl_field(p)
+    add_errors(p)
     p.add_argument("--workers", type=int, metavar="N", help="local processes (default: cores)")
     p.add_argument(
         "--scheduler", metavar="ADDRESS", help="a Dask scheduler address (needs distributed)"
     )
-    p.add_argument("--quiet", "-q", action="store_true", help="no summary")
+    add_quiet(p, "no summary")
     p.set_defaults(func=handler)
 
 
@@ -73,15 +63,10 @@ def handler(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except (TokforgeError, OSError, ValueError, TypeError, ImportError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"tokforge encode-dataset: error: {msg}", file=sys.stderr)
-        return 1
+        return fail(e, "encode-dataset")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .distributed import encode_files
-    from .registry import resolve_tokenizer
-
     tok = resolve_tokenizer(args.tokenizer)
     client = None
     if args.scheduler:

@@ -1,7 +1,7 @@
 """``tokforge demo``: the main job on the bundled sample corpus, end to end. It trains a small
-vocabulary from the sample (when training is part of this build), encodes and decodes the whole
-sample with it and with cl100k_base / o200k_base (when their rank files are found locally),
-checks every round trip, and shows how each tokenizer splits a few telling strings."""
+vocabulary from the sample, encodes and decodes the whole sample with it and with cl100k_base /
+o200k_base (when their rank files are found locally), checks every round trip, and shows how
+each tokenizer splits a few telling strings."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import sample_path
-from .errors import TokforgeError
-from .tokenizer import Tokenizer
+from ..encodings import get_encoding
+from ..errors import TokforgeError
+from ..inspect.artifacts import artifacts
+from ..sample import sample_path
+from ..tokenizer import Tokenizer
+from ..training.trainer import train
+from .options import Subparsers
 
 #: Strings whose splits explain common LLM surprises (letter counting, digits, case, spaces).
 SHOWCASE = [
@@ -57,14 +61,7 @@ def _measure(tok: Tokenizer, text: str) -> dict[str, Any]:
     }
 
 
-def _train(text_path: str, vocab_size: int, out: Path, quiet: bool) -> Tokenizer | None:
-    try:
-        from .train import train
-    except ModuleNotFoundError as e:
-        if e.name != "tokforge.train":
-            raise
-        print("   (training is not part of this build)")
-        return None
+def _train(text_path: str, vocab_size: int, out: Path, quiet: bool) -> Tokenizer:
     t0 = time.perf_counter()
     tok = train(
         [Path(text_path)],
@@ -89,8 +86,6 @@ def _train(text_path: str, vocab_size: int, out: Path, quiet: bool) -> Tokenizer
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .registry import get_encoding
-
     corpus = args.corpus or sample_path()
     with open(corpus, encoding="utf-8") as f:
         text = f.read()
@@ -98,11 +93,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"tokforge demo: corpus {corpus}")
     print(f"   {n_bytes:,} bytes, {len(text):,} characters, {text.count(chr(10)):,} lines\n")
 
-    tokenizers: list[Tokenizer] = []
     print(f"1. Train a {args.vocab_size}-token byte-level BPE on it (cl100k split)")
-    trained = _train(corpus, args.vocab_size, Path(args.out), args.quiet)
-    if trained is not None:
-        tokenizers.append(trained)
+    tokenizers = [_train(corpus, args.vocab_size, Path(args.out), args.quiet)]
     for name in ("cl100k_base", "o200k_base"):
         try:
             tokenizers.append(get_encoding(name))
@@ -124,7 +116,6 @@ def run_demo(args: argparse.Namespace) -> int:
         )
 
     print("\n3. Tokenization artifacts: how each tokenizer splits telling strings")
-    from .artifacts import artifacts
 
     report = artifacts(tokenizers, names=[t.name for t in tokenizers])
     for line in report.to_text(color=None).splitlines():
@@ -136,7 +127,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     p = subparsers.add_parser("demo", help="train, encode, decode and show splits on the sample")
     p.add_argument("--corpus", help="a UTF-8 text file instead of the bundled sample")
     p.add_argument("--vocab-size", type=int, default=2048, help="trained vocabulary size")

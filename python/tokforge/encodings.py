@@ -1,0 +1,49 @@
+"""Tokenizers by name: :func:`get_encoding` (the OpenAI encodings from local rank files, never
+downloaded) and :func:`resolve_tokenizer` (what ``--tokenizer`` accepts: a name or a file)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from .errors import TokforgeError, TokforgeIOError
+from .registry import ALIASES, ENCODINGS, encoding_core, find_rank_file, list_encoding_names
+from .tokenizer import Tokenizer
+
+__all__ = ["get_encoding", "list_encoding_names", "resolve_tokenizer"]
+
+
+@functools.lru_cache(maxsize=8)
+def _load_encoding(name: str, path: str) -> Tokenizer:
+    return Tokenizer._from_core(encoding_core(name, path))
+
+
+def get_encoding(name: str, path: str | os.PathLike[str] | None = None) -> Tokenizer:
+    """``cl100k_base`` or ``o200k_base`` (``cl100k``/``o200k`` also accepted) as a
+    :class:`Tokenizer`, built from a local rank file; the same object is returned for the same
+    file. Pattern and special tokens are tiktoken's."""
+    key = ALIASES.get(name, name)
+    if key not in ENCODINGS:
+        raise TokforgeError(f"unknown encoding {name!r}; known: {', '.join(list_encoding_names())}")
+    p = Path(path) if path is not None else find_rank_file(key)
+    if not p.is_file():
+        raise TokforgeIOError(f"{p}: no such file")
+    return _load_encoding(key, str(p.resolve()))
+
+
+def resolve_tokenizer(spec: str | os.PathLike[str]) -> Tokenizer:
+    """What ``--tokenizer`` accepts: an encoding name (``cl100k``, ``cl100k_base``, ``o200k``,
+    ``o200k_base``) or the path of a tokenizer file or folder in any format
+    :meth:`Tokenizer.load` recognises (tokforge JSON, ``.tiktoken``, HF ``tokenizer.json``,
+    SentencePiece ``.model``, GPT-2 ``vocab.json``)."""
+    s = os.fspath(spec)
+    if ALIASES.get(s, s) in ENCODINGS and not Path(s).is_file():
+        return get_encoding(s)
+    p = Path(s)
+    if not p.exists():
+        raise TokforgeIOError(
+            f"{s}: neither a known encoding ({', '.join(sorted([*ENCODINGS, *ALIASES]))}) "
+            "nor an existing file"
+        )
+    return Tokenizer.load(p)
