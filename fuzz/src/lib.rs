@@ -608,7 +608,7 @@ pub fn hf_merges(data: &[u8]) {
 
 /// The counts-file reader: an error, or a file that writes back to bytes that read back equal.
 pub fn parse_counts(data: &[u8]) {
-    let file = match tokforge::counts::decode(data, "fuzz.counts") {
+    let file = match tokforge::io::counts::decode(data, "fuzz.counts") {
         Ok(f) => f,
         // A bad counts file is reported as invalid data at a byte offset (a TokforgeIOError).
         Err(TokforgeError::Io { source, .. })
@@ -618,12 +618,12 @@ pub fn parse_counts(data: &[u8]) {
         }
         Err(e) => panic!("decode failed with a {e:?}"),
     };
-    let bytes = match tokforge::counts::encode_records(&file.header, &file.records) {
+    let bytes = match tokforge::io::counts::encode_records(&file.header, &file.records) {
         Ok(b) => b,
         Err(TokforgeError::InvalidArgument(_)) => return,
         Err(e) => panic!("re-encoding a decoded file failed with a {e:?}"),
     };
-    let again = tokforge::counts::decode(&bytes, "again").expect("written counts file reads");
+    let again = tokforge::io::counts::decode(&bytes, "again").expect("written counts file reads");
     assert_eq!(again.records, file.records);
     assert_eq!(again.header.pretokenizer, file.header.pretokenizer);
     assert_eq!(again.header.special_tokens, file.header.special_tokens);

@@ -35,7 +35,7 @@ use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Result, TokforgeError};
-use crate::pretokenize::{Pretokenizer, RegexPretokenizer};
+use crate::pretokenize::{compile_pattern as compile, Pretokenizer};
 use crate::vocab::Rank;
 
 /// The split regex of `tokenizers`' `ByteLevel` pre-tokenizer when `use_regex` is true.
@@ -225,7 +225,7 @@ impl Charsmap {
                     i += len;
                 }
                 None => {
-                    let w = crate::encode::utf8_width(b[i]).min(b.len() - i);
+                    let w = crate::util::utf8_width(b[i]).min(b.len() - i);
                     out.extend_from_slice(&b[i..i + w]);
                     i += w;
                 }
@@ -625,7 +625,7 @@ impl MergeModel {
             let w = if self.byte_level {
                 1
             } else {
-                crate::encode::utf8_width(word[i]).min(word.len() - i)
+                crate::util::utf8_width(word[i]).min(word.len() - i)
             };
             let ch = &word[i..i + w];
             i += w;
@@ -992,15 +992,6 @@ fn flatten<'a>(v: &'a Value, list_key: &str, path: &str, what: &str) -> Result<V
         Ok(out)
     } else {
         Ok(vec![v])
-    }
-}
-
-/// A regex as a pretokenizer: the exact hand-written scanner for Llama 3's, Qwen 2's and the
-/// presets' patterns (as [`crate::pretokenize::PretokenizerSpec::build`] does), else fancy-regex.
-fn compile(pattern: &str) -> Result<Box<dyn Pretokenizer>> {
-    match crate::scan::for_pattern(pattern) {
-        Some(scanner) => Ok(scanner),
-        None => Ok(Box::new(RegexPretokenizer::new(pattern)?)),
     }
 }
 

@@ -4,7 +4,7 @@
 //! a [`pretokenize::Pretokenizer`] cuts text into pieces (tiktoken's regex presets, any regex,
 //! whitespace, none, or a Python callable); each piece is encoded by the merge rule over a
 //! [`Vocab`] (repeatedly merge the adjacent pair whose merged bytes have the lowest rank; see
-//! [`bpe`]); decoding concatenates the tokens' bytes. Special tokens are cut out before
+//! [`model`]); decoding concatenates the tokens' bytes. Special tokens are cut out before
 //! pretokenizing, where the caller allows them. [`Encoder`] ties the stages together and is
 //! immutable and thread-safe; [`io`] reads and writes `.tiktoken` and tokforge's JSON files.
 //!
@@ -22,20 +22,19 @@
 //! assert_eq!(enc.decode_bytes(&ids).unwrap(), b"low lower");
 //! ```
 
-pub mod bpe;
-pub mod counts;
-pub mod encode;
+pub mod encoder;
 pub mod error;
 pub mod hf;
 pub mod io;
+pub mod model;
 pub mod pretokenize;
-pub mod scan;
 pub mod train;
+pub mod util;
 pub mod vocab;
 
 #[cfg(feature = "python")]
 mod py;
 
-pub use encode::{Encoder, SpecialPolicy, StreamDecoder};
+pub use encoder::{Encoder, SpecialPolicy, StreamDecoder};
 pub use error::{Result, TokforgeError};
 pub use vocab::{Rank, TokenKind, Vocab};

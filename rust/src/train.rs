@@ -77,9 +77,9 @@ use std::sync::{mpsc, Mutex};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::encode::parallel_map;
 use crate::error::{Result, TokforgeError};
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
+use crate::util::parallel_map;
 use crate::vocab::Rank;
 
 // ------------------------------------------------------------------------------------------
@@ -718,7 +718,7 @@ fn starts_non_space(bytes: &[u8]) -> bool {
     if b < 0x80 {
         return !b.is_ascii_whitespace() && b != 0x0B && b != b'/';
     }
-    let width = crate::encode::utf8_width(b);
+    let width = crate::util::utf8_width(b);
     match bytes.get(..width).and_then(|s| std::str::from_utf8(s).ok()) {
         Some(s) => s.chars().next().is_some_and(|c| !c.is_whitespace()),
         None => false,

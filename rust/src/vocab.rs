@@ -28,7 +28,7 @@
 //! - two direct tables for the first step: the rank of each byte, and of each byte pair
 //!   (65,536 entries, 256 KB).
 //!
-//! Numbers, before/after, are in `rust/src/encode.rs`.
+//! Numbers, before/after, are in `docs/performance-encoder.md`.
 
 use rustc_hash::FxHashMap;
 
@@ -36,6 +36,12 @@ use crate::error::{Result, TokforgeError};
 
 /// A token id. Ordinary tokens' ids are their merge ranks.
 pub type Rank = u32;
+
+/// How many ids past its token count a vocabulary (and a file) may use. A vocabulary's tables are sized by its
+/// largest id, so without this bound one line such as `YQ== 4000000000` would make a 12-byte
+/// file allocate gigabytes (or abort the process). Real files are dense (cl100k's and o200k's
+/// gaps are a few dozen ids); a million spare ids is far more than any needs.
+pub const MAX_ID_GAP: u64 = 1 << 20;
 
 /// Token bytes <-> ids, plus special tokens and optional byte-fallback tokens.
 #[derive(Debug, Clone)]
@@ -105,14 +111,14 @@ impl Vocab {
         let n = max_id.map_or(0, |m| m as usize + 1);
         // The decoding table is sized by the largest id: one stray id near 2**32 would allocate
         // ~128 GB and abort the process. Vocabularies are dense (cl100k leaves a few dozen ids
-        // unused), so allow at most `crate::io::MAX_ID_GAP` unused ids, as the file readers do.
+        // unused), so allow at most `MAX_ID_GAP` unused ids, as the file readers do.
         let n_tokens = ranks.len() + specials.len() + fallback.as_ref().map_or(0, Vec::len);
-        if n as u64 > n_tokens as u64 + crate::io::MAX_ID_GAP || n > u32::MAX as usize {
+        if n as u64 > n_tokens as u64 + MAX_ID_GAP || n > u32::MAX as usize {
             return Err(TokforgeError::InvalidVocab(format!(
                 "the largest id, {}, is far beyond the {n_tokens} tokens given (ids may leave at \
                  most {} unused)",
                 n - 1,
-                crate::io::MAX_ID_GAP
+                MAX_ID_GAP
             )));
         }
         let mut table: Vec<Option<(TokenKind, Vec<u8>)>> = vec![None; n];

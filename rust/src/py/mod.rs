@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyType};
 
-use crate::encode::{Encoder, SpecialPolicy, StreamDecoder};
+use crate::encoder::{Encoder, SpecialPolicy, StreamDecoder};
 use crate::error::TokforgeError;
 use crate::io::{self, TokenizerFile};
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
@@ -757,7 +757,7 @@ impl PyCore {
         }
         let out = py
             .detach(|| {
-                crate::encode::parallel_map(&ranks, num_threads, |ids| self.enc.decode_bytes(ids))
+                crate::util::parallel_map(&ranks, num_threads, |ids| self.enc.decode_bytes(ids))
             })
             .or_py()?;
         Ok(out.iter().map(|b| PyBytes::new(py, b)).collect())

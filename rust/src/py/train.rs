@@ -11,8 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use super::to_py_err;
-use crate::counts;
 use crate::error::TokforgeError;
+use crate::io::counts;
 use crate::pretokenize::PretokenizerSpec;
 use crate::train::{CorpusFile, PretokenCounter, StopReason, TrainConfig, Trainer, Utf8Errors};
 use crate::vocab::Rank;

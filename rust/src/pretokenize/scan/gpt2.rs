@@ -27,7 +27,7 @@ use crate::pretokenize::{Pretokenizer, PretokenizerSpec, GPT2_PATTERN};
 /// ```
 /// use tokforge::pretokenize::Pretokenizer;
 /// let mut out = Vec::new();
-/// tokforge::scan::Gpt2Scanner.split("I'm  here!!\n", &mut out).unwrap();
+/// tokforge::pretokenize::scan::Gpt2Scanner.split("I'm  here!!\n", &mut out).unwrap();
 /// assert_eq!(out, [0..1, 1..3, 3..4, 4..9, 9..11, 11..12]); // I 'm ␠ ␠here !! \n
 /// ```
 #[derive(Debug, Clone, Copy, Default)]

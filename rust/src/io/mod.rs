@@ -22,6 +22,8 @@
 //! - `byte_fallback` is `null` or the 256 ids of the `<0x00>`..`<0xFF>` tokens.
 //! - Readers refuse a `version` newer than they know.
 
+pub mod counts;
+
 use std::io::Write;
 use std::path::Path;
 
@@ -30,16 +32,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TokforgeError};
 use crate::pretokenize::PretokenizerSpec;
-use crate::vocab::{Rank, Vocab};
+use crate::vocab::{Rank, Vocab, MAX_ID_GAP};
 
 /// The tokforge file format version this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// How many ids past its token count a file may use. A vocabulary's tables are sized by its
-/// largest id, so without this bound one line such as `YQ== 4000000000` would make a 12-byte
-/// file allocate gigabytes (or abort the process). Real files are dense (cl100k's and o200k's
-/// gaps are a few dozen ids); a million spare ids is far more than any needs.
-pub const MAX_ID_GAP: u64 = 1 << 20;
 
 /// Fails when `id` is beyond what `n_tokens` tokens plus [`MAX_ID_GAP`] unused ids can justify.
 fn check_id(id: u64, n_tokens: usize, what: &str) -> std::result::Result<(), String> {

@@ -45,7 +45,7 @@
 //! ([`crate::io::write_atomic`]). Read errors name the file and the byte offset.
 //!
 //! ```
-//! use tokforge::counts::{decode, encode};
+//! use tokforge::io::counts::{decode, encode};
 //! use tokforge::pretokenize::WhitespacePretokenizer;
 //! use tokforge::train::PretokenCounter;
 //! let mut c = PretokenCounter::new(Box::new(WhitespacePretokenizer), &[], 1).unwrap();

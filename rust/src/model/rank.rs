@@ -436,7 +436,7 @@ fn merge_any_bytes_into(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
 ///
 /// Measured (`cargo bench --bench encode -- long/cl100k`, one core, MiB/s): before, the heap over
 /// the whole piece: 1M `a` 8.4, 1M random letters 4.4, 1 MB CJK 15, 1 MB of spaces 5.9; after:
-/// see the table in `rust/src/encode.rs`.
+/// see the table in `docs/performance-encoder.md`.
 fn merge_long_bytes_into(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
     let base = out.len();
     // ends[k] = where token out[base + k] ends in `piece`.
@@ -563,7 +563,7 @@ const TAG_LIMIT: u32 = (1 << 24) - 1;
 ///
 /// Measured against [`merge_ids_small`] (minimum, then a scalar search for its position, then
 /// two shifts): the position search alone was 35% of encode time on long runs of spaces
-/// (`perf annotate`); numbers in `rust/src/encode.rs`.
+/// (`perf annotate`); numbers in `docs/performance-encoder.md`.
 #[inline(always)]
 fn merge_ids_tagged<const N: usize>(vocab: &Vocab, ids: &mut [Rank], ranks: &[Rank]) -> usize {
     let n = ids.len();
@@ -830,6 +830,20 @@ mod tests {
             .collect()
     }
 
+    /// A `.tiktoken` rank file's lines, `base64 rank` (the model layer reads no file formats).
+    fn parse_rank_file(data: &[u8]) -> Vec<(Vec<u8>, Rank)> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        data.split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let line = std::str::from_utf8(l).unwrap();
+                let (t, r) = line.split_once(' ').unwrap();
+                (b64.decode(t).unwrap(), r.trim().parse().unwrap())
+            })
+            .collect()
+    }
+
     fn xorshift(state: &mut u64) -> u64 {
         *state ^= *state << 13;
         *state ^= *state >> 7;
@@ -892,7 +906,7 @@ mod tests {
                 eprintln!("skipped: {} not found", path.display());
                 return;
             };
-            let ranks = crate::io::parse_tiktoken(&data, "rank file").unwrap();
+            let ranks = parse_rank_file(&data);
             let v = Vocab::new(ranks, vec![], None).unwrap();
             let mut text = Vec::new();
             for corpus in ["en_docs", "man_ja", "man_ru", "code_py"] {

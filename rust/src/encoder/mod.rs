@@ -2,14 +2,14 @@
 //!
 //! Text is first cut at the special tokens the caller allows; each stretch between them is split
 //! by the pretokenizer, and each piece is looked up whole (most pieces are one token) or merged
-//! by [`crate::bpe::merge`]. An `Encoder` is `Send + Sync` and never mutated after construction,
+//! by [`crate::model::merge`]. An `Encoder` is `Send + Sync` and never mutated after construction,
 //! so one instance serves every thread.
 //!
 //! # Speed (what was tried and measured)
 //!
 //! The encode path for a byte-level vocabulary, after the split: a whole-piece lookup in the
 //! token map (prefetched 12 pieces ahead), then a per-encoder cache of pieces that took several
-//! tokens, then the merge loop on ids ([`crate::bpe::merge_bytes_into`]): pair ranks from a
+//! tokens, then the merge loop on ids ([`crate::model::merge_bytes_into`]): pair ranks from a
 //! byte-pair table, then the `(id, id) -> id` pair map behind a Bloom filter, the vector loop
 //! with tagged keys up to 256 bytes, and exactly stitched 64-byte chunks above.
 //!
@@ -55,7 +55,7 @@
 //!    `HashMap::get` and `memcmp`). Merges on ids through the pair map. cl100k en_docs, warm,
 //!    criterion: 46 -> 69 MiB/s.
 //! 2. The piece cache: 69 -> 122 warm on en_docs; man_de 34 -> 110, man_ru 27 -> 123.
-//! 3. Chunked merging of long pieces with exact stitching (`bpe::merge_long_bytes_into`), with
+//! 3. Chunked merging of long pieces with exact stitching (`model::merge_long_bytes_into`), with
 //!    caches of repeated chunks and seam answers: the worst cases above. A bitmap filter in
 //!    front of the pair map: cold man_ja 25 -> 33, man_zh_CN 26 -> 40.
 //! 4. Tagged keys in the short merge loop and stack arrays sized by piece length: random letters
@@ -84,7 +84,7 @@
 //! 14. The merge scan rounded up to whole 8-key vectors (no scalar tail): 200 instructions per
 //!     merge step on man_ja (cachegrind), 56 of them the scan; man_de 49.5 -> 46.8 ns per merge.
 //! 15. (Fourth session.) The AVX2 merge loop keeps the keys of pieces of 9 to 64 bytes in
-//!     registers (`bpe::merge_regs_avx2`): the stack array's vector loads waited on the step's
+//!     registers (`model::merge_regs_avx2`): the stack array's vector loads waited on the step's
 //!     key stores. Cold, cl100k: man_ja 50.1-50.2 -> 58.3-58.8, man_zh_CN 57.2-57.6 ->
 //!     65.0-65.6, man_de 135 -> 138-142, en_docs 198-200 -> 203-204; o200k man_ja 43.3-43.9 ->
 //!     50.4-50.8, man_ru 96-98 -> 104-106, man_de and code_py level (best 3 of 9 passes).
@@ -144,16 +144,16 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use rustc_hash::FxHashSet;
 
-use crate::bpe;
 use crate::error::{Result, TokforgeError};
 use crate::hf::HfPipeline;
+use crate::model;
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
+use crate::util::{parallel_map, utf8_width};
 use crate::vocab::{tail8, PieceKey, Rank, TokenKind, Vocab};
 
 /// Which special tokens a call treats as special (`allowed`) and which make it fail when their
@@ -456,12 +456,12 @@ impl Encoder {
                     match cache.get(&key, piece) {
                         Some(ids) => push_ids(out, ids),
                         None => {
-                            bpe::merge_bytes_into(&self.vocab, piece, out);
+                            model::merge_bytes_into(&self.vocab, piece, out);
                             cache.insert(&key, piece, &out[before..], CACHE_MAX_ENTRIES);
                         }
                     }
                 } else {
-                    bpe::merge_bytes_into(&self.vocab, piece, out);
+                    model::merge_bytes_into(&self.vocab, piece, out);
                 }
                 last = out.len() - before;
             }
@@ -484,7 +484,7 @@ impl Encoder {
             return Ok(());
         }
         if self.vocab.is_byte_level() {
-            bpe::merge_bytes_into(&self.vocab, piece, out);
+            model::merge_bytes_into(&self.vocab, piece, out);
             return Ok(());
         }
         self.encode_piece_by_chars(piece, out)
@@ -501,7 +501,7 @@ impl Encoder {
             if let Some(r) = self.vocab.rank(ch) {
                 out.push(r);
             } else {
-                bpe::merge_ids_into(&self.vocab, out, run);
+                model::merge_ids_into(&self.vocab, out, run);
                 for &b in ch {
                     match self.vocab.fallback_id(b).or_else(|| self.vocab.rank(&[b])) {
                         Some(id) => out.push(id),
@@ -517,7 +517,7 @@ impl Encoder {
             }
             i += w;
         }
-        bpe::merge_ids_into(&self.vocab, out, run);
+        model::merge_ids_into(&self.vocab, out, run);
         Ok(())
     }
 
@@ -970,68 +970,6 @@ fn last_char(bytes: &[u8]) -> Option<(char, usize)> {
             it.next().is_none().then_some((c, bytes.len() - i))
         })
     })
-}
-
-/// Width of the UTF-8 sequence that starts with byte `b` (1 for a stray continuation byte).
-#[inline]
-pub(crate) fn utf8_width(b: u8) -> usize {
-    match b {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF7 => 4,
-        _ => 1,
-    }
-}
-
-/// Maps `f` over `items` on up to `num_threads` scoped threads (work stealing by an atomic
-/// index, so one long item does not stall a fixed share of the others). Order is kept, and the
-/// first error wins. No thread pool lives beyond the call: nothing to fork-protect.
-pub fn parallel_map<T: Sync, U: Send>(
-    items: &[T],
-    num_threads: usize,
-    f: impl Fn(&T) -> Result<U> + Sync,
-) -> Result<Vec<U>> {
-    let threads = num_threads.max(1).min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut slots: Vec<Option<Result<U>>> = (0..items.len()).map(|_| None).collect();
-    let results: Vec<Vec<(usize, Result<U>)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= items.len() {
-                            break;
-                        }
-                        mine.push((i, f(&items[i])));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    for (i, r) in results.into_iter().flatten() {
-        slots[i] = Some(r);
-    }
-    slots
-        .into_iter()
-        .map(|s| {
-            s.unwrap_or_else(|| {
-                Err(TokforgeError::InvalidArgument(
-                    "worker thread panicked".into(),
-                ))
-            })
-        })
-        .collect()
 }
 
 /// Decodes ids one at a time and hands out only complete UTF-8 text, for serving loops that

@@ -34,7 +34,7 @@ use crate::pretokenize::{Pretokenizer, PretokenizerSpec, CL100K_PATTERN};
 /// use tokforge::pretokenize::Pretokenizer;
 /// let text = "Don'T  stop\n\n1234";
 /// let mut out = Vec::new();
-/// tokforge::scan::Cl100kScanner.split(text, &mut out).unwrap();
+/// tokforge::pretokenize::scan::Cl100kScanner.split(text, &mut out).unwrap();
 /// let pieces: Vec<&str> = out.into_iter().map(|r| &text[r]).collect();
 /// assert_eq!(pieces, ["Don", "'T", " ", " stop", "\n\n", "123", "4"]);
 /// ```

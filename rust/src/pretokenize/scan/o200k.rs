@@ -38,7 +38,7 @@ use crate::pretokenize::{Pretokenizer, PretokenizerSpec, O200K_PATTERN};
 /// use tokforge::pretokenize::Pretokenizer;
 /// let text = "HelloWorld I'M ABCdef 12345 \n\n x";
 /// let mut out = Vec::new();
-/// tokforge::scan::O200kScanner.split(text, &mut out).unwrap();
+/// tokforge::pretokenize::scan::O200kScanner.split(text, &mut out).unwrap();
 /// let pieces: Vec<&str> = out.into_iter().map(|r| &text[r]).collect();
 /// assert_eq!(
 ///     pieces,
