@@ -586,7 +586,8 @@ pub fn hf_merges(data: &[u8]) {
         merge_ids.push((a as Rank, b as Rank));
     }
     let vocab: Vec<(Vec<u8>, Rank)> = id_of.iter().map(|(t, &i)| (t.clone(), i)).collect();
-    let model = tokforge::model::MergeModel::new(vocab, &merge_ids, false, None, None, false, false)
+    let options = tokforge::model::MergeListOptions::default();
+    let model = tokforge::model::MergeModel::new(vocab, &merge_ids, options)
         .expect("a valid merge list");
     let mut table = std::collections::HashMap::new();
     for (k, &(a, b)) in merge_ids.iter().enumerate() {

@@ -487,38 +487,7 @@ impl Encoder {
             model::merge_bytes_into(&self.vocab, piece, out);
             return Ok(());
         }
-        self.encode_piece_by_chars(piece, out)
-    }
-
-    /// For a vocabulary whose base alphabet is characters: merge runs of known characters, and
-    /// emit each unknown character as its UTF-8 bytes' fallback tokens.
-    fn encode_piece_by_chars(&self, piece: &[u8], out: &mut Vec<Rank>) -> Result<()> {
-        let mut run = out.len();
-        let mut i = 0;
-        while i < piece.len() {
-            let w = utf8_width(piece[i]).min(piece.len() - i);
-            let ch = &piece[i..i + w];
-            if let Some(r) = self.vocab.rank(ch) {
-                out.push(r);
-            } else {
-                model::merge_ids_into(&self.vocab, out, run);
-                for &b in ch {
-                    match self.vocab.fallback_id(b).or_else(|| self.vocab.rank(&[b])) {
-                        Some(id) => out.push(id),
-                        None => {
-                            return Err(TokforgeError::NotAToken(format!(
-                                "{} (not in the vocabulary, which has no byte fallback)",
-                                String::from_utf8_lossy(ch)
-                            )))
-                        }
-                    }
-                }
-                run = out.len();
-            }
-            i += w;
-        }
-        model::merge_ids_into(&self.vocab, out, run);
-        Ok(())
+        model::merge_chars_into(&self.vocab, piece, out)
     }
 
     /// Encodes many texts on up to `num_threads` threads; the result is in input order.

@@ -11,7 +11,7 @@ use super::normalizer::Normalizer;
 use super::pre_tokenizer::{Behavior, Matcher, PreTokenizerStep, PrependScheme};
 use super::HfPipeline;
 use crate::error::{Result, TokforgeError};
-use crate::model::MergeModel;
+use crate::model::{MergeListOptions, MergeModel};
 use crate::pretokenize::compile_pattern as compile;
 use crate::vocab::Rank;
 
@@ -496,16 +496,15 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
         arr.copy_from_slice(f);
         arr
     });
-    let model = MergeModel::new(
-        model_tokens,
-        &merges,
+    let options = MergeListOptions {
         byte_level,
-        fallback_box,
+        byte_fallback: fallback_box,
         unk,
-        flag(model, "fuse_unk", false, path, "model")?,
-        flag(model, "ignore_merges", false, path, "model")?,
-    )
-    .map_err(|e| bad(path, e.to_string()))?;
+        fuse_unk: flag(model, "fuse_unk", false, path, "model")?,
+        ignore_merges: flag(model, "ignore_merges", false, path, "model")?,
+    };
+    let model =
+        MergeModel::new(model_tokens, &merges, options).map_err(|e| bad(path, e.to_string()))?;
 
     // The vocabulary tokforge decodes with: every model token that is not an added token or a
     // byte-fallback token, as its decoded bytes.

@@ -1,12 +1,11 @@
 //! The merge-list rule (`tokenizers`' BPE model): merges applied in the order of the merge
 //! list, leftmost first.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use rustc_hash::FxHashMap;
 
+use super::heap::{heap_merge, PairRule};
 use crate::error::{Result, TokforgeError};
+use crate::util::utf8_width;
 use crate::vocab::Rank;
 
 /// `tokenizers`' BPE model: merges applied in the order of the merge list.
@@ -16,35 +15,47 @@ pub struct MergeModel {
     tokens: FxHashMap<Vec<u8>, Rank>,
     /// (left id, right id) -> (position in the merge list, merged id).
     merges: FxHashMap<(Rank, Rank), (u32, Rank)>,
+    options: MergeListOptions,
+}
+
+/// How a [`MergeModel`] reads words and treats what its vocabulary lacks: the flags of a
+/// tokenizer.json BPE model. The default is a character-level model that fails on unknown
+/// characters.
+#[derive(Debug, Clone, Default)]
+pub struct MergeListOptions {
     /// Words are sequences of bytes (after `ByteLevel`) rather than characters.
-    byte_level: bool,
-    /// Ids of `<0x00>`..`<0xFF>`, when `byte_fallback` is set and all 256 exist.
-    fallback: Option<Box<[Rank; 256]>>,
-    unk: Option<Rank>,
-    fuse_unk: bool,
-    ignore_merges: bool,
+    pub byte_level: bool,
+    /// Ids of `<0x00>`..`<0xFF>` for the bytes of an unknown character (`byte_fallback`, when
+    /// all 256 exist).
+    pub byte_fallback: Option<Box<[Rank; 256]>>,
+    /// The unknown token, for an unknown character when there is no byte fallback.
+    pub unk: Option<Rank>,
+    /// Consecutive unknown characters become one unknown token.
+    pub fuse_unk: bool,
+    /// A word that is itself a token is that token, whatever the merges would make.
+    pub ignore_merges: bool,
 }
 
-/// A symbol of a word being merged: its id, byte length, and neighbours (linked list).
-#[derive(Clone, Copy)]
-struct Symbol {
-    id: Rank,
-    prev: u32,
-    next: u32,
-    len: u32,
-}
+impl PairRule for MergeModel {
+    type Part = Rank;
 
-const NONE: u32 = u32::MAX;
+    /// A pair's priority is its place in the merge list.
+    #[inline]
+    fn pair(&self, left: Rank, right: Rank) -> Option<(u32, Rank)> {
+        self.merges.get(&(left, right)).copied()
+    }
+}
 
 impl MergeModel {
     /// Encodes one word (already normalized and pre-tokenized) and appends its ids.
     ///
     /// ```
-    /// # use tokforge::model::MergeModel;
+    /// # use tokforge::model::{MergeListOptions, MergeModel};
     /// // Merges in list order: ("b", "c") before ("a", "b"), so "abc" -> a|bc.
     /// let m = MergeModel::new(
     ///     vec![(b"a".to_vec(), 0), (b"b".to_vec(), 1), (b"c".to_vec(), 2), (b"bc".to_vec(), 3), (b"ab".to_vec(), 4)],
-    ///     &[(1, 2), (0, 1)], false, None, None, false, false,
+    ///     &[(1, 2), (0, 1)],
+    ///     MergeListOptions::default(),
     /// ).unwrap();
     /// let mut out = vec![];
     /// m.encode_word(b"abc", &mut out).unwrap();
@@ -54,137 +65,59 @@ impl MergeModel {
         if word.is_empty() {
             return Ok(());
         }
-        if self.ignore_merges {
+        if self.options.ignore_merges {
             if let Some(&id) = self.tokens.get(word) {
                 out.push(id);
                 return Ok(());
             }
         }
-        let mut syms: Vec<Symbol> = Vec::with_capacity(word.len());
-        let push = |syms: &mut Vec<Symbol>, id: Rank, len: usize| {
-            let k = syms.len() as u32;
-            syms.push(Symbol {
-                id,
-                prev: if k == 0 { NONE } else { k - 1 },
-                next: NONE,
-                len: len as u32,
-            });
-            if k > 0 {
-                syms[k as usize - 1].next = k;
-            }
-        };
-        let mut pending_unk: Option<(Rank, usize)> = None;
+        let base = out.len();
+        // Unknown characters waiting to be pushed as one unknown token (with `fuse_unk`).
+        let mut pending_unk: Option<Rank> = None;
         let mut i = 0;
         while i < word.len() {
-            let w = if self.byte_level {
+            let w = if self.options.byte_level {
                 1
             } else {
-                crate::util::utf8_width(word[i]).min(word.len() - i)
+                utf8_width(word[i]).min(word.len() - i)
             };
             let ch = &word[i..i + w];
             i += w;
             if let Some(&id) = self.tokens.get(ch) {
-                if let Some((u, l)) = pending_unk.take() {
-                    push(&mut syms, u, l);
-                }
-                push(&mut syms, id, w);
+                out.extend(pending_unk.take());
+                out.push(id);
                 continue;
             }
-            if let Some(fb) = &self.fallback {
-                if let Some((u, l)) = pending_unk.take() {
-                    push(&mut syms, u, l);
-                }
-                for &b in ch {
-                    push(&mut syms, fb[b as usize], 1);
-                }
+            if let Some(fb) = &self.options.byte_fallback {
+                out.extend(pending_unk.take());
+                out.extend(ch.iter().map(|&b| fb[b as usize]));
                 continue;
             }
-            let Some(unk) = self.unk else {
+            let Some(unk) = self.options.unk else {
+                out.truncate(base);
                 return Err(TokforgeError::NotAToken(format!(
                     "{} (not in the vocabulary, which has no byte fallback and no unknown token)",
                     String::from_utf8_lossy(ch)
                 )));
             };
-            pending_unk = match pending_unk {
-                Some((u, l)) if self.fuse_unk => Some((u, l + w)),
-                Some((u, l)) => {
-                    push(&mut syms, u, l);
-                    Some((unk, w))
-                }
-                None => Some((unk, w)),
-            };
+            if !self.options.fuse_unk {
+                out.extend(pending_unk.take());
+            }
+            pending_unk = Some(unk);
         }
-        if let Some((u, l)) = pending_unk {
-            push(&mut syms, u, l);
-        }
-        self.merge_symbols(&mut syms);
-        let mut k = 0u32;
-        while k != NONE {
-            out.push(syms[k as usize].id);
-            k = syms[k as usize].next;
-        }
+        out.extend(pending_unk);
+        // Always the earliest merge in the list, then the leftmost.
+        heap_merge(self, out, base);
         Ok(())
     }
 
-    /// Applies merges, always the earliest in the list and then the leftmost, with a heap of
-    /// candidate merges invalidated lazily (O(n log n) in the word length).
-    fn merge_symbols(&self, syms: &mut [Symbol]) {
-        if syms.len() < 2 {
-            return;
-        }
-        let mut heap: BinaryHeap<Reverse<(u32, u32, Rank)>> = BinaryHeap::new();
-        for k in 0..syms.len() - 1 {
-            if let Some(&(p, new)) = self.merges.get(&(syms[k].id, syms[k + 1].id)) {
-                heap.push(Reverse((p, k as u32, new)));
-            }
-        }
-        while let Some(Reverse((_, pos, new))) = heap.pop() {
-            let left = syms[pos as usize];
-            if left.len == 0 || left.next == NONE {
-                continue;
-            }
-            let right = syms[left.next as usize];
-            match self.merges.get(&(left.id, right.id)) {
-                Some(&(_, id)) if id == new => {}
-                _ => continue,
-            }
-            // Merge right into left.
-            let r = left.next as usize;
-            syms[pos as usize].id = new;
-            syms[pos as usize].len += right.len;
-            syms[pos as usize].next = right.next;
-            syms[r].len = 0;
-            if right.next != NONE {
-                syms[right.next as usize].prev = pos;
-            }
-            let merged = syms[pos as usize];
-            if merged.prev != NONE {
-                let p = syms[merged.prev as usize];
-                if let Some(&(q, id)) = self.merges.get(&(p.id, new)) {
-                    heap.push(Reverse((q, merged.prev, id)));
-                }
-            }
-            if merged.next != NONE {
-                let n = syms[merged.next as usize];
-                if let Some(&(q, id)) = self.merges.get(&(new, n.id)) {
-                    heap.push(Reverse((q, pos, id)));
-                }
-            }
-        }
-        // Re-link from the first symbol: symbol 0 is never merged away (merges keep the left).
-    }
-
-    /// A model from tokens (bytes or UTF-8 text, see `byte_level`) with their ids and merges
-    /// as pairs of ids, in priority order. The merged token of `(a, b)` must exist.
-    #[allow(clippy::too_many_arguments)]
+    /// A model from tokens (bytes or UTF-8 text, see [`MergeListOptions::byte_level`]) with
+    /// their ids and merges as pairs of ids, in priority order. The merged token of `(a, b)`
+    /// must exist.
     pub fn new(
         tokens: Vec<(Vec<u8>, Rank)>,
         merges: &[(Rank, Rank)],
-        byte_level: bool,
-        fallback: Option<Box<[Rank; 256]>>,
-        unk: Option<Rank>,
-        fuse_unk: bool,
-        ignore_merges: bool,
+        options: MergeListOptions,
     ) -> Result<Self> {
         let mut bytes_of: FxHashMap<Rank, &[u8]> = FxHashMap::default();
         for (b, id) in &tokens {
@@ -214,11 +147,7 @@ impl MergeModel {
         Ok(MergeModel {
             tokens: map,
             merges: pairs,
-            byte_level,
-            fallback,
-            unk,
-            fuse_unk,
-            ignore_merges,
+            options,
         })
     }
 
@@ -230,7 +159,7 @@ impl MergeModel {
     pub fn splits_before(&self, c: char) -> bool {
         let mut buf = [0u8; 4];
         let c = c.encode_utf8(&mut buf).as_bytes();
-        if self.byte_level || self.ignore_merges || !self.tokens.contains_key(c) {
+        if self.options.byte_level || self.options.ignore_merges || !self.tokens.contains_key(c) {
             return false;
         }
         let mut starts_with_c: rustc_hash::FxHashSet<Rank> = Default::default();
@@ -269,7 +198,7 @@ mod tests {
             (b"ab".to_vec(), 3),
             (b"bc".to_vec(), 4),
         ];
-        let m = MergeModel::new(toks, &[(1, 2), (0, 1)], false, None, None, false, false).unwrap();
+        let m = MergeModel::new(toks, &[(1, 2), (0, 1)], MergeListOptions::default()).unwrap();
         let mut out = vec![];
         m.encode_word(b"abc", &mut out).unwrap();
         assert_eq!(out, vec![0, 4]);
@@ -287,7 +216,15 @@ mod tests {
                 ("▁a".as_bytes().to_vec(), 2),
                 ("a▁".as_bytes().to_vec(), 3),
             ];
-            MergeModel::new(toks, merges, false, None, None, false, ignore).unwrap()
+            MergeModel::new(
+                toks,
+                merges,
+                MergeListOptions {
+                    ignore_merges: ignore,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
         };
         assert!(m(&[(0, 1)], false).splits_before('▁'));
         assert!(!m(&[(0, 1), (1, 0)], false).splits_before('▁'));
@@ -298,7 +235,7 @@ mod tests {
     #[test]
     fn leftmost_first_among_equal_merges() {
         let toks = vec![(b"a".to_vec(), 0), (b"aa".to_vec(), 1)];
-        let m = MergeModel::new(toks, &[(0, 0)], false, None, None, false, false).unwrap();
+        let m = MergeModel::new(toks, &[(0, 0)], MergeListOptions::default()).unwrap();
         let mut out = vec![];
         m.encode_word(b"aaa", &mut out).unwrap();
         assert_eq!(out, vec![1, 0]);
@@ -306,12 +243,18 @@ mod tests {
 
     #[test]
     fn unknowns_fuse_or_fall_back_to_bytes() {
+        let unk = |byte_fallback, fuse_unk| MergeListOptions {
+            byte_fallback,
+            unk: Some(1),
+            fuse_unk,
+            ..Default::default()
+        };
         let toks = vec![(b"a".to_vec(), 0), (b"<unk>".to_vec(), 1)];
-        let m = MergeModel::new(toks.clone(), &[], false, None, Some(1), true, false).unwrap();
+        let m = MergeModel::new(toks.clone(), &[], unk(None, true)).unwrap();
         let mut out = vec![];
         m.encode_word("aéüa".as_bytes(), &mut out).unwrap();
         assert_eq!(out, vec![0, 1, 0]);
-        let m = MergeModel::new(toks.clone(), &[], false, None, Some(1), false, false).unwrap();
+        let m = MergeModel::new(toks.clone(), &[], unk(None, false)).unwrap();
         out.clear();
         m.encode_word("aéüa".as_bytes(), &mut out).unwrap();
         assert_eq!(out, vec![0, 1, 1, 0]);
@@ -319,11 +262,11 @@ mod tests {
         for (b, slot) in fb.iter_mut().enumerate() {
             *slot = 10 + b as Rank;
         }
-        let m = MergeModel::new(toks.clone(), &[], false, Some(fb), Some(1), true, false).unwrap();
+        let m = MergeModel::new(toks.clone(), &[], unk(Some(fb), true)).unwrap();
         out.clear();
         m.encode_word("aé".as_bytes(), &mut out).unwrap();
         assert_eq!(out, vec![0, 10 + 0xC3, 10 + 0xA9]);
-        let m = MergeModel::new(toks, &[], false, None, None, false, false).unwrap();
+        let m = MergeModel::new(toks, &[], MergeListOptions::default()).unwrap();
         assert!(matches!(
             m.encode_word("é".as_bytes(), &mut out),
             Err(TokforgeError::NotAToken(_))
