@@ -70,17 +70,17 @@ pub(crate) fn heap_merge<R: PairRule>(rule: &R, parts: &mut Vec<R::Part>, base: 
         .collect();
     let key = |priority: u32, i: usize| Reverse(((priority as u64) << 32) | i as u64);
     // Sets part `i`'s pair with its right neighbour `j`, and pushes it when it merges.
-    let set_pair =
-        |nodes: &mut [Node<R::Part>], heap: &mut Vec<Reverse<u64>>, i: usize, j: usize| match rule
-            .pair(nodes[i].part, nodes[j].part)
-        {
-            Some((priority, merged)) => {
-                nodes[i].priority = priority;
-                nodes[i].merged = merged;
-                heap.push(key(priority, i));
-            }
-            None => nodes[i].priority = NO_PAIR,
-        };
+    let set_pair = |nodes: &mut [Node<R::Part>],
+                    heap: &mut Vec<Reverse<u64>>,
+                    i: usize,
+                    j: usize| match rule.pair(nodes[i].part, nodes[j].part) {
+        Some((priority, merged)) => {
+            nodes[i].priority = priority;
+            nodes[i].merged = merged;
+            heap.push(key(priority, i));
+        }
+        None => nodes[i].priority = NO_PAIR,
+    };
     let mut initial = Vec::with_capacity(n);
     for i in 0..n - 1 {
         set_pair(&mut nodes, &mut initial, i, i + 1);

@@ -10,8 +10,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyType};
 
-use crate::encoder::{Encoder, SpecialPolicy, StreamDecoder};
+use crate::encoder::{Encoder, Engine, SpecialPolicy, StreamDecoder};
 use crate::error::TokforgeError;
+use crate::hf::HfPipeline;
 use crate::io::{self, TokenizerFile};
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
 use crate::vocab::{Rank, TokenKind, Vocab};
@@ -334,6 +335,14 @@ impl PyCore {
         .or_py()
     }
 
+    /// The tokenizer.json pipeline, for a tokenizer read from one.
+    fn hf(&self) -> Option<&HfPipeline> {
+        match self.enc.engine() {
+            Engine::MergeList(h) => Some(h),
+            Engine::Rank(_) => None,
+        }
+    }
+
     fn policy(&self, allowed: &[String], disallowed: &[String]) -> SpecialPolicy {
         self.enc.policy(
             |s| allowed.iter().any(|a| a == s),
@@ -553,12 +562,12 @@ impl PyCore {
     /// The `tokenizer.json` content, for a tokenizer read from one.
     #[getter]
     fn hf_json<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.enc.hf().map(|h| PyBytes::new(py, h.source()))
+        self.hf().map(|h| PyBytes::new(py, h.source()))
     }
 
     /// The tokforge JSON file content.
     fn to_json_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        if let Some(h) = self.enc.hf() {
+        if let Some(h) = self.hf() {
             return PyBytes::new(py, h.source());
         }
         let data = py.detach(|| self.to_file().to_json());
@@ -856,7 +865,7 @@ impl PyCore {
     /// `"regex"`, `"whitespace"`, `"none"` or `"callable"`, and the preset name if any.
     #[getter]
     fn pretokenizer_kind(&self) -> (&'static str, Option<String>) {
-        if self.enc.hf().is_some() {
+        if self.hf().is_some() {
             return ("hf", None);
         }
         match self.enc.pretokenizer_spec() {
@@ -875,7 +884,7 @@ impl PyCore {
     /// For a tokenizer read from tokenizer.json: its merge list as (left, right, merged) ids.
     #[getter]
     fn hf_merges(&self) -> Option<Vec<(Rank, Rank, Rank)>> {
-        self.enc.hf().map(|h| h.model().merge_list())
+        self.hf().map(|h| h.model().merge_list())
     }
 
     #[getter]

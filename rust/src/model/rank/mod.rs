@@ -133,3 +133,49 @@ fn merge_ids_large(vocab: &Vocab, out: &mut Vec<Rank>, base: usize) {
     }
     heap_merge(&IdPairs(vocab), out, base);
 }
+
+/// The parts `piece` ends in when only merges of rank below `limit` may apply: for a token of
+/// rank `r`, `merge_parts_below(bytes, r)` gives the two tokens it was merged from (tiktoken's
+/// rule recovers a rank vocabulary's merges this way), and recursing gives its lineage.
+/// Parts are ids; bytes that are not tokens on their own come back as their fallback id or,
+/// failing that, make this an error.
+pub fn merge_parts_below(vocab: &Vocab, piece: &[u8], limit: Rank) -> Result<Vec<Rank>> {
+    let mut parts: Vec<&[u8]> = if vocab.is_byte_level() {
+        piece.chunks(1).collect()
+    } else {
+        let mut v = Vec::new();
+        let mut i = 0;
+        while i < piece.len() {
+            let w = utf8_width(piece[i]).min(piece.len() - i);
+            v.push(&piece[i..i + w]);
+            i += w;
+        }
+        v
+    };
+    loop {
+        let mut best: Option<(Rank, usize)> = None;
+        for i in 0..parts.len().saturating_sub(1) {
+            let joined = [parts[i], parts[i + 1]].concat();
+            if let Some(r) = vocab.rank(&joined) {
+                if r < limit && !matches!(best, Some((b, _)) if b <= r) {
+                    best = Some((r, i));
+                }
+            }
+        }
+        let Some((_, i)) = best else { break };
+        // Both parts are subslices of `piece`, adjacent, so the merged part is one subslice.
+        let start = parts[i].as_ptr() as usize - piece.as_ptr() as usize;
+        let len = parts[i].len() + parts[i + 1].len();
+        parts[i] = &piece[start..start + len];
+        parts.remove(i + 1);
+    }
+    parts
+        .into_iter()
+        .map(|p| {
+            vocab
+                .rank(p)
+                .or_else(|| (p.len() == 1).then(|| vocab.fallback_id(p[0])).flatten())
+                .ok_or_else(|| TokforgeError::not_a_token(p))
+        })
+        .collect()
+}
