@@ -10,7 +10,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use super::to_py_err;
+use super::errors::to_py_err;
 use crate::error::TokforgeError;
 use crate::io::counts;
 use crate::pretokenize::PretokenizerSpec;
