@@ -38,6 +38,32 @@
 //! `docs/performance-encoder.md`; `cargo test --release --lib split_throughput -- --ignored
 //! --nocapture` reproduces them.
 
+/// Declares a preset's exact scanner: a unit struct whose `split` runs the body given as
+/// `|text, out| body` and whose `spec` is the preset's, as the regex pretokenizer reports it for
+/// the same pattern.
+macro_rules! preset_scanner {
+    ($(#[$doc:meta])* $name:ident, $preset:literal, |$text:ident, $out:ident| $body:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+
+        impl $crate::pretokenize::Pretokenizer for $name {
+            fn split(
+                &self,
+                $text: &str,
+                $out: &mut Vec<std::ops::Range<usize>>,
+            ) -> $crate::error::Result<()> {
+                $body;
+                Ok(())
+            }
+
+            fn spec(&self) -> $crate::pretokenize::PretokenizerSpec {
+                $crate::pretokenize::PretokenizerSpec::from_name($preset).expect("a preset")
+            }
+        }
+    };
+}
+
 mod block;
 mod cl100k;
 mod classes;
