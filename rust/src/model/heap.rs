@@ -68,25 +68,13 @@ pub(crate) fn heap_merge<R: PairRule>(rule: &R, parts: &mut Vec<R::Part>, base: 
             next: if i + 1 < n { i as u32 + 1 } else { NONE },
         })
         .collect();
-    let key = |priority: u32, i: usize| Reverse(((priority as u64) << 32) | i as u64);
-    // Sets part `i`'s pair with its right neighbour `j`, and pushes it when it merges.
-    let set_pair = |nodes: &mut [Node<R::Part>],
-                    heap: &mut Vec<Reverse<u64>>,
-                    i: usize,
-                    j: usize| match rule.pair(nodes[i].part, nodes[j].part) {
-        Some((priority, merged)) => {
-            nodes[i].priority = priority;
-            nodes[i].merged = merged;
-            heap.push(key(priority, i));
-        }
-        None => nodes[i].priority = NO_PAIR,
-    };
     let mut initial = Vec::with_capacity(n);
     for i in 0..n - 1 {
-        set_pair(&mut nodes, &mut initial, i, i + 1);
+        if let Some(entry) = set_pair(rule, &mut nodes, i, i + 1) {
+            initial.push(entry);
+        }
     }
     let mut heap = BinaryHeap::from(initial);
-    let mut pushed = Vec::with_capacity(2);
     while let Some(Reverse(entry)) = heap.pop() {
         let (priority, i) = ((entry >> 32) as u32, (entry & 0xFFFF_FFFF) as usize);
         if nodes[i].prev == DEAD || nodes[i].priority != priority {
@@ -101,13 +89,16 @@ pub(crate) fn heap_merge<R: PairRule>(rule: &R, parts: &mut Vec<R::Part>, base: 
         nodes[i].priority = NO_PAIR;
         if after != NONE {
             nodes[after as usize].prev = i as u32;
-            set_pair(&mut nodes, &mut pushed, i, after as usize);
+            if let Some(entry) = set_pair(rule, &mut nodes, i, after as usize) {
+                heap.push(entry);
+            }
         }
         let p = nodes[i].prev;
         if p != NONE {
-            set_pair(&mut nodes, &mut pushed, p as usize, i);
+            if let Some(entry) = set_pair(rule, &mut nodes, p as usize, i) {
+                heap.push(entry);
+            }
         }
-        heap.extend(pushed.drain(..));
     }
     // Part 0 is never merged away (a merge keeps the left part).
     parts.truncate(base);
@@ -115,5 +106,27 @@ pub(crate) fn heap_merge<R: PairRule>(rule: &R, parts: &mut Vec<R::Part>, base: 
     while i != NONE {
         parts.push(nodes[i as usize].part);
         i = nodes[i as usize].next;
+    }
+}
+
+/// Sets part `i`'s pair with its right neighbour `j` and returns its heap entry
+/// (`priority << 32 | i`, lowest first), or `None` when the two do not merge.
+#[inline(always)]
+fn set_pair<R: PairRule>(
+    rule: &R,
+    nodes: &mut [Node<R::Part>],
+    i: usize,
+    j: usize,
+) -> Option<Reverse<u64>> {
+    match rule.pair(nodes[i].part, nodes[j].part) {
+        Some((priority, merged)) => {
+            nodes[i].priority = priority;
+            nodes[i].merged = merged;
+            Some(Reverse(((priority as u64) << 32) | i as u64))
+        }
+        None => {
+            nodes[i].priority = NO_PAIR;
+            None
+        }
     }
 }
