@@ -1,9 +1,9 @@
 //! Criterion benches of the encode core, in bytes/s of UTF-8 input:
 //!
 //! - `corpus/<encoding>/<corpus>`: `Encoder::encode_ordinary` over every 4 KB document of a
-//!   shared corpus (the unit `benches/encode_bench.py` and issue 6 measure), one thread;
+//!   shared corpus (the unit `benches/encode_bench.py` measures), one thread;
 //! - `cold/<encoding>/<corpus>`: the same, but each pass with a new encoder, so the piece cache
-//!   starts empty (issue 6's cold measure: each document encoded once; building the encoder is
+//!   starts empty (the cold measure: each document encoded once; building the encoder is
 //!   not timed);
 //! - `split/<encoding>/<corpus>`: the pretokenizer alone on the same documents, so the
 //!   difference is BPE plus output;

@@ -586,7 +586,8 @@ pub fn hf_merges(data: &[u8]) {
         merge_ids.push((a as Rank, b as Rank));
     }
     let vocab: Vec<(Vec<u8>, Rank)> = id_of.iter().map(|(t, &i)| (t.clone(), i)).collect();
-    let model = tokforge::hf::MergeModel::new(vocab, &merge_ids, false, None, None, false, false)
+    let options = tokforge::model::MergeListOptions::default();
+    let model = tokforge::model::MergeModel::new(vocab, &merge_ids, options)
         .expect("a valid merge list");
     let mut table = std::collections::HashMap::new();
     for (k, &(a, b)) in merge_ids.iter().enumerate() {
@@ -608,7 +609,7 @@ pub fn hf_merges(data: &[u8]) {
 
 /// The counts-file reader: an error, or a file that writes back to bytes that read back equal.
 pub fn parse_counts(data: &[u8]) {
-    let file = match tokforge::counts::decode(data, "fuzz.counts") {
+    let file = match tokforge::io::counts::decode(data, "fuzz.counts") {
         Ok(f) => f,
         // A bad counts file is reported as invalid data at a byte offset (a TokforgeIOError).
         Err(TokforgeError::Io { source, .. })
@@ -618,12 +619,12 @@ pub fn parse_counts(data: &[u8]) {
         }
         Err(e) => panic!("decode failed with a {e:?}"),
     };
-    let bytes = match tokforge::counts::encode_records(&file.header, &file.records) {
+    let bytes = match tokforge::io::counts::encode_records(&file.header, &file.records) {
         Ok(b) => b,
         Err(TokforgeError::InvalidArgument(_)) => return,
         Err(e) => panic!("re-encoding a decoded file failed with a {e:?}"),
     };
-    let again = tokforge::counts::decode(&bytes, "again").expect("written counts file reads");
+    let again = tokforge::io::counts::decode(&bytes, "again").expect("written counts file reads");
     assert_eq!(again.records, file.records);
     assert_eq!(again.header.pretokenizer, file.header.pretokenizer);
     assert_eq!(again.header.special_tokens, file.header.special_tokens);

@@ -3,11 +3,19 @@ from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
 from typing import Any, final
 
-__all__ = ["FORMAT_VERSION", "CoreBPE", "PretokenCounter", "StreamDecoder", "preset_pattern"]
+__all__ = [
+    "FORMAT_VERSION",
+    "CoreBPE",
+    "PretokenCounter",
+    "StreamDecoder",
+    "detect_format",
+    "preset_pattern",
+]
 
 FORMAT_VERSION: int
 
 def preset_pattern(name: str) -> str: ...
+def detect_format(data: bytes) -> str: ...
 
 @final
 class CoreBPE:

@@ -1,5 +1,5 @@
 //! The one error type of the crate. Every fallible function returns [`Result`]; the Python
-//! bindings turn each variant into a `TokforgeError` subclass once, in `py.rs`.
+//! bindings turn each variant into a `TokforgeError` subclass once, in `py/errors.rs`.
 
 use thiserror::Error;
 

@@ -1,12 +1,37 @@
 //! # tokforge
 //!
-//! Byte-level BPE tokenization with exact tiktoken parity. The pipeline has three stages:
-//! a [`pretokenize::Pretokenizer`] cuts text into pieces (tiktoken's regex presets, any regex,
-//! whitespace, none, or a Python callable); each piece is encoded by the merge rule over a
-//! [`Vocab`] (repeatedly merge the adjacent pair whose merged bytes have the lowest rank; see
-//! [`bpe`]); decoding concatenates the tokens' bytes. Special tokens are cut out before
-//! pretokenizing, where the caller allows them. [`Encoder`] ties the stages together and is
-//! immutable and thread-safe; [`io`] reads and writes `.tiktoken` and tokforge's JSON files.
+//! Byte-level BPE tokenization with exact tiktoken parity, Hugging Face `tokenizer.json` files,
+//! and training.
+//!
+//! # The pipeline
+//!
+//! 1. **Specials**: the special tokens a call allows are cut out of the text first
+//!    ([`SpecialPolicy`]); each stretch between them is encoded on its own.
+//! 2. **Pretokenize**: a [`pretokenize::Pretokenizer`] cuts a stretch into pieces (tiktoken's
+//!    regex presets by exact hand-written scanners, any regex, whitespace, none, or a Python
+//!    callable). No token crosses a piece boundary.
+//! 3. **Model**: each piece becomes ids by a merge rule ([`model`]) over a [`Vocab`].
+//! 4. **Decode**: the ids' bytes, concatenated ([`Encoder::decode_bytes`], or a
+//!    [`StreamDecoder`] that hands out whole characters).
+//!
+//! # The engines
+//!
+//! An [`Encoder`] holds one [`encoder::Engine`], chosen when it is made:
+//! - **rank** ([`Encoder::new`]): tiktoken's rule. Repeatedly merge the adjacent pair whose
+//!   merged bytes have the lowest rank, the leftmost on ties. Every `.tiktoken` file, every
+//!   tokforge JSON file and every vocabulary tokforge trains encodes this way.
+//! - **merge list** ([`Encoder::from_hf_json`]): `tokenizers`' rule for a `tokenizer.json` BPE
+//!   model. Its normalizers and pre-tokenizers run per stretch ([`hf`]), and the pair listed
+//!   first in the merge list merges first.
+//!
+//! An encoder is immutable and thread-safe. [`train`] counts pretokens and learns merges;
+//! [`io`] detects and reads the file formats and writes them atomically.
+//!
+//! # Layers
+//!
+//! Each module uses only the ones above it in this list (`rust/tests/layers.rs` holds it):
+//! [`error`]; [`util`]; [`vocab`]; [`pretokenize`]; [`model`]; [`hf`]; [`encoder`]; [`train`];
+//! [`io`]; and the Python bindings (`py`, behind the `python` feature).
 //!
 //! ```
 //! use tokforge::{Encoder, Vocab, pretokenize::PretokenizerSpec};
@@ -20,22 +45,25 @@
 //! let ids = enc.encode_ordinary("low lower").unwrap();
 //! assert_eq!(ids, vec![257, 32, 257, 101, 114]);
 //! assert_eq!(enc.decode_bytes(&ids).unwrap(), b"low lower");
+//! // Special tokens are cut out first, where the call allows them.
+//! let policy = enc.policy(|s| s == "<|endoftext|>", |_| false);
+//! let (ids, _) = enc.encode_with_policy("low<|endoftext|>", &policy).unwrap();
+//! assert_eq!(ids, vec![257, 258]);
 //! ```
 
-pub mod bpe;
-pub mod counts;
-pub mod encode;
+pub mod encoder;
 pub mod error;
 pub mod hf;
 pub mod io;
+pub mod model;
 pub mod pretokenize;
-pub mod scan;
 pub mod train;
+pub mod util;
 pub mod vocab;
 
 #[cfg(feature = "python")]
 mod py;
 
-pub use encode::{Encoder, SpecialPolicy, StreamDecoder};
+pub use encoder::{Encoder, Engine, SpecialPolicy, StreamDecoder};
 pub use error::{Result, TokforgeError};
 pub use vocab::{Rank, TokenKind, Vocab};

@@ -377,7 +377,7 @@ fn seed() {
     .into_iter()
     .enumerate()
     {
-        let header = tokforge::counts::CountsHeader {
+        let header = tokforge::io::counts::CountsHeader {
             pretokenizer: spec,
             special_tokens: vec!["<|endoftext|>".into()],
             stats: Default::default(),
@@ -390,7 +390,7 @@ fn seed() {
             (b"hello".to_vec(), 3),
             ("日本".as_bytes().to_vec(), 1 << 40),
         ];
-        let bytes = tokforge::counts::encode_records(&header, &records).expect("counts file");
+        let bytes = tokforge::io::counts::encode_records(&header, &records).expect("counts file");
         write_seed("parse_counts", &format!("c{i}"), &bytes);
     }
     let mut n = 0;

@@ -10,9 +10,9 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use super::to_py_err;
-use crate::counts;
+use super::errors::to_py_err;
 use crate::error::TokforgeError;
+use crate::io::counts;
 use crate::pretokenize::PretokenizerSpec;
 use crate::train::{CorpusFile, PretokenCounter, StopReason, TrainConfig, Trainer, Utf8Errors};
 use crate::vocab::Rank;
@@ -187,27 +187,7 @@ impl PyPretokenCounter {
 
     /// A counts file of the counts, recording earlier pruning too.
     fn encode_counts(&self, min_count: u64) -> crate::Result<Vec<u8>> {
-        let mut records = self.inner.sorted_counts();
-        let (mut distinct, mut total) = (self.pruning.1, self.pruning.2);
-        if min_count > 1 {
-            records.retain(|(_, c)| {
-                let keep = *c >= min_count;
-                if !keep {
-                    distinct += 1;
-                    total += *c;
-                }
-                keep
-            });
-        }
-        let header = counts::CountsHeader {
-            pretokenizer: self.spec.clone(),
-            special_tokens: self.inner.special_tokens().to_vec(),
-            stats: self.inner.stats(),
-            min_pretoken_count: self.pruning.0.max(min_count),
-            pruned_distinct: distinct,
-            pruned_total: total,
-        };
-        counts::encode_records(&header, &records)
+        counts::encode_pruned(&self.inner, &self.spec, self.pruning, min_count)
     }
 }
 

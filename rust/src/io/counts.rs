@@ -45,7 +45,7 @@
 //! ([`crate::io::write_atomic`]). Read errors name the file and the byte offset.
 //!
 //! ```
-//! use tokforge::counts::{decode, encode};
+//! use tokforge::io::counts::{decode, encode};
 //! use tokforge::pretokenize::WhitespacePretokenizer;
 //! use tokforge::train::PretokenCounter;
 //! let mut c = PretokenCounter::new(Box::new(WhitespacePretokenizer), &[], 1).unwrap();
@@ -203,8 +203,20 @@ pub fn encode_records(header: &CountsHeader, records: &[(Vec<u8>, u64)]) -> Resu
 /// The bytes of a counts file of everything `counter` holds, dropping pretokens counted fewer
 /// than `min_count` times (1 keeps all; anything more makes training approximate).
 pub fn encode(counter: &PretokenCounter, min_count: u64) -> Result<Vec<u8>> {
+    encode_pruned(counter, &counter.spec(), (1, 0, 0), min_count)
+}
+
+/// [`encode`] for counts that were pruned before: `prior` is the `(min_pretoken_count,
+/// distinct, total)` the files they were summed from record (see [`merge`]), and `spec` the
+/// pretokenizer to record.
+pub fn encode_pruned(
+    counter: &PretokenCounter,
+    spec: &PretokenizerSpec,
+    prior: (u64, u64, u64),
+    min_count: u64,
+) -> Result<Vec<u8>> {
     let mut records = counter.sorted_counts();
-    let (mut pruned_distinct, mut pruned_total) = (0, 0);
+    let (mut pruned_distinct, mut pruned_total) = (prior.1, prior.2);
     if min_count > 1 {
         records.retain(|(_, c)| {
             let keep = *c >= min_count;
@@ -216,10 +228,10 @@ pub fn encode(counter: &PretokenCounter, min_count: u64) -> Result<Vec<u8>> {
         });
     }
     let header = CountsHeader {
-        pretokenizer: counter.spec(),
+        pretokenizer: spec.clone(),
         special_tokens: counter.special_tokens().to_vec(),
         stats: counter.stats(),
-        min_pretoken_count: min_count.max(1),
+        min_pretoken_count: prior.0.max(min_count),
         pruned_distinct,
         pruned_total,
     };

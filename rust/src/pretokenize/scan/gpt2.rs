@@ -15,37 +15,22 @@
 //! 7. A lone whitespace character. (A space before a letter, number or punctuation was already
 //!    taken by 2.–4.; any other single whitespace character before such a character ends here.)
 
-use std::ops::Range;
-
 use super::classes::{Classes, LETTER, NUM, PUNCT};
 use super::{split_with, ws_run};
-use crate::error::Result;
-use crate::pretokenize::{Pretokenizer, PretokenizerSpec, GPT2_PATTERN};
 
-/// Exact scanner for [`GPT2_PATTERN`].
-///
-/// ```
-/// use tokforge::pretokenize::Pretokenizer;
-/// let mut out = Vec::new();
-/// tokforge::scan::Gpt2Scanner.split("I'm  here!!\n", &mut out).unwrap();
-/// assert_eq!(out, [0..1, 1..3, 3..4, 4..9, 9..11, 11..12]); // I 'm ␠ ␠here !! \n
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Gpt2Scanner;
-
-impl Pretokenizer for Gpt2Scanner {
-    fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> Result<()> {
-        split_with(text, out, piece_end);
-        Ok(())
-    }
-
-    fn spec(&self) -> PretokenizerSpec {
-        PretokenizerSpec::Regex {
-            pattern: GPT2_PATTERN.to_string(),
-            preset: Some("gpt2".to_string()),
-        }
-    }
-}
+preset_scanner!(
+    /// Exact scanner for [`crate::pretokenize::GPT2_PATTERN`].
+    ///
+    /// ```
+    /// use tokforge::pretokenize::Pretokenizer;
+    /// let mut out = Vec::new();
+    /// tokforge::pretokenize::scan::Gpt2Scanner.split("I'm  here!!\n", &mut out).unwrap();
+    /// assert_eq!(out, [0..1, 1..3, 3..4, 4..9, 9..11, 11..12]); // I 'm ␠ ␠here !! \n
+    /// ```
+    Gpt2Scanner,
+    "gpt2",
+    |text, out| split_with(text, out, piece_end)
+);
 
 #[inline(always)]
 fn piece_end(cls: &Classes, b: &[u8], i: usize) -> usize {

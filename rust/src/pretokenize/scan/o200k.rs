@@ -23,46 +23,32 @@
 //! - F: the whole run at the end of the text, else the run minus its last character when it has
 //!   two or more; G: a lone whitespace character.
 
-use std::ops::Range;
-
 use super::block::split_blocks;
 use super::classes::classes;
 use super::classes::{folds_to, is_word_prefix, Classes, NUM, O_BOTH, O_LOWER, O_UPPER, PUNCT};
 use super::{byte_run, ws_run};
-use crate::error::Result;
-use crate::pretokenize::{Pretokenizer, PretokenizerSpec, O200K_PATTERN};
 
-/// Exact scanner for [`O200K_PATTERN`].
-///
-/// ```
-/// use tokforge::pretokenize::Pretokenizer;
-/// let text = "HelloWorld I'M ABCdef 12345 \n\n x";
-/// let mut out = Vec::new();
-/// tokforge::scan::O200kScanner.split(text, &mut out).unwrap();
-/// let pieces: Vec<&str> = out.into_iter().map(|r| &text[r]).collect();
-/// assert_eq!(
-///     pieces,
-///     ["Hello", "World", " I'M", " ABCdef", " ", "123", "45", " \n\n", " x"]
-/// );
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct O200kScanner;
-
-impl Pretokenizer for O200kScanner {
-    fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> Result<()> {
-        let cls = classes();
-        let b = text.as_bytes();
+preset_scanner!(
+    /// Exact scanner for [`crate::pretokenize::O200K_PATTERN`].
+    ///
+    /// ```
+    /// use tokforge::pretokenize::Pretokenizer;
+    /// let text = "HelloWorld I'M ABCdef 12345 \n\n x";
+    /// let mut out = Vec::new();
+    /// tokforge::pretokenize::scan::O200kScanner.split(text, &mut out).unwrap();
+    /// let pieces: Vec<&str> = out.into_iter().map(|r| &text[r]).collect();
+    /// assert_eq!(
+    ///     pieces,
+    ///     ["Hello", "World", " I'M", " ABCdef", " ", "123", "45", " \n\n", " x"]
+    /// );
+    /// ```
+    O200kScanner,
+    "o200k",
+    |text, out| {
+        let (cls, b) = (classes(), text.as_bytes());
         split_blocks::<true>(text, out, 3, |i| piece_end(cls, b, i));
-        Ok(())
     }
-
-    fn spec(&self) -> PretokenizerSpec {
-        PretokenizerSpec::Regex {
-            pattern: O200K_PATTERN.to_string(),
-            preset: Some("o200k".to_string()),
-        }
-    }
-}
+);
 
 /// `U*W+` from `s`: its end, or `None`.
 #[inline(always)]

@@ -26,36 +26,26 @@ use super::classes::classes;
 use super::classes::{folds_to, is_word_prefix, Classes, LETTER, NUM, PUNCT};
 use super::{byte_run, ws_run};
 use crate::error::Result;
-use crate::pretokenize::{Pretokenizer, PretokenizerSpec, CL100K_PATTERN};
+use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
 
-/// Exact scanner for [`CL100K_PATTERN`].
-///
-/// ```
-/// use tokforge::pretokenize::Pretokenizer;
-/// let text = "Don'T  stop\n\n1234";
-/// let mut out = Vec::new();
-/// tokforge::scan::Cl100kScanner.split(text, &mut out).unwrap();
-/// let pieces: Vec<&str> = out.into_iter().map(|r| &text[r]).collect();
-/// assert_eq!(pieces, ["Don", "'T", " ", " stop", "\n\n", "123", "4"]);
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Cl100kScanner;
-
-impl Pretokenizer for Cl100kScanner {
-    fn split(&self, text: &str, out: &mut Vec<Range<usize>>) -> Result<()> {
-        let cls = classes();
-        let b = text.as_bytes();
+preset_scanner!(
+    /// Exact scanner for [`crate::pretokenize::CL100K_PATTERN`].
+    ///
+    /// ```
+    /// use tokforge::pretokenize::Pretokenizer;
+    /// let text = "Don'T  stop\n\n1234";
+    /// let mut out = Vec::new();
+    /// tokforge::pretokenize::scan::Cl100kScanner.split(text, &mut out).unwrap();
+    /// let pieces: Vec<&str> = out.into_iter().map(|r| &text[r]).collect();
+    /// assert_eq!(pieces, ["Don", "'T", " ", " stop", "\n\n", "123", "4"]);
+    /// ```
+    Cl100kScanner,
+    "cl100k",
+    |text, out| {
+        let (cls, b) = (classes(), text.as_bytes());
         split_blocks::<false>(text, out, 3, |i| piece_end(cls, b, i));
-        Ok(())
     }
-
-    fn spec(&self) -> PretokenizerSpec {
-        PretokenizerSpec::Regex {
-            pattern: CL100K_PATTERN.to_string(),
-            preset: Some("cl100k".to_string()),
-        }
-    }
-}
+);
 
 /// The end of `(?i:[sdmt]|ll|ve|re)` at `i`, or `None`.
 #[inline(always)]

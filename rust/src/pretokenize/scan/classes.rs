@@ -324,7 +324,10 @@ mod tests {
 
     #[test]
     fn tables_are_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/rust/src/scan/tables.rs");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/rust/src/pretokenize/scan/tables.rs"
+        );
         let want = render_tables(&kinds_from_regex());
         if std::env::var("TOKFORGE_REGEN_TABLES").as_deref() == Ok("1") {
             std::fs::write(path, &want).unwrap();

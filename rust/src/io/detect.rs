@@ -1,0 +1,182 @@
+//! Which format a tokenizer file is in, from its first bytes: the one detector for every
+//! loader (Python asks it through `_core.detect_format`).
+
+/// How many bytes of a file the detector reads.
+const HEAD: usize = 1 << 16;
+
+/// A tokenizer file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// tokforge's JSON file: a JSON object with `"format": "tokforge"`.
+    Tokforge,
+    /// A Hugging Face `tokenizer.json`: a JSON object with a `"model"` object.
+    Hf,
+    /// GPT-2's `vocab.json`: a JSON object whose first value is a number (token -> id; the
+    /// merges are in `merges.txt` beside it). A token may be spelled `model`; its value is
+    /// still a number, not an object.
+    Gpt2,
+    /// A SentencePiece `.model` file: a serialized `ModelProto`, whose first field is a piece.
+    SentencePiece,
+    /// A JSON object that is none of the above.
+    UnknownJson,
+    /// Anything else: a `.tiktoken` rank file (`base64 rank` lines), or text that is none.
+    Tiktoken,
+}
+
+impl Format {
+    /// The format's name: `tokforge`, `hf`, `gpt2`, `sentencepiece`, `unknown_json` or
+    /// `tiktoken`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Tokforge => "tokforge",
+            Format::Hf => "hf",
+            Format::Gpt2 => "gpt2",
+            Format::SentencePiece => "sentencepiece",
+            Format::UnknownJson => "unknown_json",
+            Format::Tiktoken => "tiktoken",
+        }
+    }
+}
+
+/// The format of a tokenizer file, from its first 64 KiB. A JSON object (after leading
+/// whitespace) is, in this order: tokforge's if it says `"format": "tokforge"`, GPT-2's
+/// `vocab.json` if its first value is a number, a `tokenizer.json` if it has a `"model"`
+/// object, else unknown. Other content that starts like a SentencePiece `ModelProto` (field 1,
+/// a length-delimited piece, whose own first field is 1, the piece text) is one, and anything
+/// else is read as a rank file.
+///
+/// JSON is tested first: a `ModelProto` starts with byte 0x0A, which is also a newline, so a
+/// JSON file that starts `"\n{\n"` would otherwise pass for one.
+///
+/// ```
+/// use tokforge::io::{detect_format, Format};
+/// assert_eq!(detect_format(br#"{"format": "tokforge", "version": 1}"#), Format::Tokforge);
+/// assert_eq!(detect_format(br#"{"version": "1.0", "model": {"type": "BPE"}}"#), Format::Hf);
+/// assert_eq!(detect_format(br#"{"model": 0, "!": 1}"#), Format::Gpt2);
+/// assert_eq!(detect_format(b"\x0a\x09\x0a\x05<unk>"), Format::SentencePiece);
+/// assert_eq!(detect_format(b"IQ== 0\n"), Format::Tiktoken);
+/// ```
+pub fn detect_format(data: &[u8]) -> Format {
+    let head = &data[..data.len().min(HEAD)];
+    let json = trim_start(head);
+    if json.first() == Some(&b'{') {
+        return if has_key_value(json, b"format", |v| v.starts_with(b"\"tokforge\"")) {
+            Format::Tokforge
+        } else if first_value_is_number(json) {
+            Format::Gpt2
+        } else if has_key_value(json, b"model", |v| v.first() == Some(&b'{')) {
+            Format::Hf
+        } else {
+            Format::UnknownJson
+        };
+    }
+    if looks_like_sentencepiece(data) {
+        return Format::SentencePiece;
+    }
+    Format::Tiktoken
+}
+
+/// JSON's whitespace, and the vertical tab and form feed (as Python's `bytes.strip` has them).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C)
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|&&c| is_space(c)).count();
+    &b[n..]
+}
+
+/// Whether `"key"`, then `:`, then a value for which `value` holds (given the bytes from the
+/// value on) appears anywhere in `json`.
+fn has_key_value(json: &[u8], key: &[u8], value: impl Fn(&[u8]) -> bool) -> bool {
+    let quoted = [&b"\""[..], key, b"\""].concat();
+    let mut from = 0;
+    while let Some(i) = find(&json[from..], &quoted) {
+        let after = trim_start(&json[from + i + quoted.len()..]);
+        if let Some(rest) = after.strip_prefix(b":") {
+            if value(trim_start(rest)) {
+                return true;
+            }
+        }
+        from += i + 1;
+    }
+    false
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether `json` (which starts with `{`) is `{"any string": <number>...`: its first value is
+/// a number, possibly negative.
+fn first_value_is_number(json: &[u8]) -> bool {
+    let Some(mut rest) = trim_start(&json[1..]).strip_prefix(b"\"") else {
+        return false;
+    };
+    // The key: any bytes but an unescaped quote.
+    loop {
+        match rest {
+            [] => return false,
+            [b'"', ..] => break,
+            [b'\\', _, tail @ ..] => rest = tail,
+            [_, tail @ ..] => rest = tail,
+        }
+    }
+    let Some(rest) = trim_start(&rest[1..]).strip_prefix(b":") else {
+        return false;
+    };
+    let rest = trim_start(rest);
+    let rest = rest.strip_prefix(b"-").unwrap_or(rest);
+    rest.first().is_some_and(u8::is_ascii_digit)
+}
+
+/// Whether `data` starts like a SentencePiece `ModelProto`: byte 0x0A (field 1, length
+/// delimited), a varint length, then 0x0A again (the piece's field 1, its text).
+fn looks_like_sentencepiece(data: &[u8]) -> bool {
+    if data.len() < 4 || data[0] != 0x0A {
+        return false;
+    }
+    let mut i = 1;
+    while i < data.len().min(6) && data[i] & 0x80 != 0 {
+        i += 1;
+    }
+    i + 1 < data.len() && data[i + 1] == 0x0A
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_and_the_cases_between() {
+        let cases: &[(&[u8], Format)] = &[
+            (
+                b"  {\n \"format\" : \"tokforge\", \"model\": {}}",
+                Format::Tokforge,
+            ),
+            // A tokenizer.json that mentions tokforge is still a tokenizer.json.
+            (
+                b"{\"added_tokens\": [], \"model\": {\"vocab\": {\"tokforge\": 1}}}",
+                Format::Hf,
+            ),
+            (
+                b"{\"version\": \"1.0\", \"model\" :\n{\"type\": \"BPE\"}}",
+                Format::Hf,
+            ),
+            (b"{\"model\": 12, \"a\": 3}", Format::Gpt2),
+            (b"{\"\\\"q\": -1}", Format::Gpt2),
+            (b"{\"model\": null}", Format::UnknownJson),
+            (b"{}", Format::UnknownJson),
+            (b"\n{\n  \"format\": \"tokforge\"}", Format::Tokforge),
+            (b"\x0a\x85\x01\x0a\x05<unk>", Format::SentencePiece),
+            (b"\x0a\x0b\x0a", Format::Tiktoken),
+            (b"IQ== 0\nIg== 1\n", Format::Tiktoken),
+            (b"", Format::Tiktoken),
+        ];
+        for &(data, want) in cases {
+            let shown = String::from_utf8_lossy(data);
+            assert_eq!(detect_format(data), want, "{shown:?}");
+        }
+        assert_eq!(Format::UnknownJson.name(), "unknown_json");
+    }
+}
