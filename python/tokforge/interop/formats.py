@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -52,12 +51,6 @@ __all__ = [
 #: ``"none"``) or a callable ``str -> list[str]`` whose pieces concatenate to its input.
 PretokenizerLike = str | Callable[[str], list[str]]
 
-#: How much of a file's start :func:`detect_format` reads: a JSON format is told by its first keys.
-_HEAD = 65536
-_TOKFORGE_JSON = re.compile(rb'"format"\s*:\s*"tokforge"')
-_HF_JSON = re.compile(rb'"model"\s*:\s*\{')
-_GPT2_VOCAB = re.compile(rb'\{\s*"(?:[^"\\]|\\.)*"\s*:\s*-?\d')
-
 
 class Loaded(NamedTuple):
     """A core with what the :class:`~tokforge.Tokenizer` wrapping it keeps beside it."""
@@ -78,23 +71,9 @@ def detect_format(data: bytes) -> str:
     own first field is 1 (the piece text). JSON formats are told from the first 64 KB: tokforge
     files say ``"format": "tokforge"`` first; a GPT-2 vocab.json maps token strings to numbers
     (a token may be spelled ``model``, but its value is a number, not an object); a
-    tokenizer.json has a ``"model"`` object."""
-    if len(data) >= 4 and data[0] == 0x0A:
-        i = 1
-        while i < min(len(data), 6) and data[i] & 0x80:
-            i += 1
-        if i + 1 < len(data) and data[i + 1] == 0x0A:
-            return "sentencepiece"
-    head = data[:_HEAD].lstrip()
-    if not head.startswith(b"{"):
-        return "tiktoken"
-    if _TOKFORGE_JSON.search(head):
-        return "tokforge"
-    if _GPT2_VOCAB.match(head):
-        return "gpt2"
-    if _HF_JSON.search(head):
-        return "hf"
-    return "unknown_json"
+    tokenizer.json has a ``"model"`` object. The rules live in the core (``io::detect_format``),
+    the one detector the Rust loaders use too."""
+    return _core.detect_format(data)
 
 
 def read_file(path: Path) -> bytes:
