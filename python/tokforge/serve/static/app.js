@@ -104,13 +104,18 @@ function renderPicker() {
   refreshSelects();
 }
 
+function selectedKeys() {
+  // in the picker's order, whatever order they were ticked in
+  return state.tokenizers.filter((t) => state.selected.has(t.key)).map((t) => t.key);
+}
+
 function refreshSelects() {
   const choices = state.tokenizers.filter((t) => t.available);
   for (const id of ["vocab-tok", "model-tok"]) {
     const select = $(id);
     const previous = select.value;
     select.replaceChildren(...choices.map((t) => el("option", { value: t.key }, t.label)));
-    const first = [...state.selected][0];
+    const first = selectedKeys()[0];
     if (choices.some((t) => t.key === previous)) select.value = previous;
     else if (first) select.value = first;
   }
@@ -175,7 +180,7 @@ async function tokenize() {
       `${fmt(state.limits.text_bytes)} bytes (1 MB).`);
     return;
   }
-  const keys = [...state.selected];
+  const keys = selectedKeys();
   if (!keys.length) {
     showError("tokenize-error", "choose at least one tokenizer");
     $("splits").replaceChildren();
@@ -390,7 +395,7 @@ async function showArtifacts() {
   const gallery = $("gallery");
   gallery.replaceChildren(el("p", { class: "muted" }, "splitting..."));
   try {
-    const data = await api("artifacts", { tokenizers: [...state.selected], strings });
+    const data = await api("artifacts", { tokenizers: selectedKeys(), strings });
     gallery.replaceChildren(...data.artifacts.map(artifactSection));
   } catch (e) {
     gallery.replaceChildren();
@@ -463,7 +468,7 @@ async function vocabLineage(key, id) {
   try {
     const data = await api("lineage", { tokenizer: key, token: id });
     const label = (state.tokenizers.find((t) => t.key === key) || { label: key }).label;
-    box.replaceChildren(el("h2", null, "Lineage"), lineageView(data, label));
+    box.replaceChildren(el("h2", null, "Token"), lineageView(data, label));
   } catch (e) {
     box.replaceChildren(el("p", { class: "error" }, e.message));
   }
@@ -493,7 +498,7 @@ async function runModel() {
       el("td", { class: "mono" }, n.text), el("td", null, n.id),
       el("td", null, el("span", { class: "bar-wrap" },
         el("span", { class: "bar", "data-w": (100 * n.p / top).toFixed(1) })),
-        ` ${(100 * n.p).toFixed(3)}%`))));
+        ` ${(100 * n.p).toPrecision(3)}%`))));
     for (const bar of body.querySelectorAll(".bar")) bar.style.width = bar.dataset.w + "%";
   } catch (e) {
     showError("model-error", e.message);
