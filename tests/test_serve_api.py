@@ -502,3 +502,17 @@ def test_unavailable_builtin_is_listed_with_its_reason(monkeypatch, tmp_path):
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_detail_limit_keeps_ids_whole_and_details_to_a_prefix(pg):
+    text = "How many r's are in strawberry? " * 20
+    full = _ok(pg, "tokenize", {"text": text, "tokenizers": ["cl100k_base"]})["results"][0]
+    part = _ok(pg, "tokenize", {"text": text, "tokenizers": ["cl100k_base"], "detail_limit": 5})[
+        "results"
+    ][0]
+    assert part["ids"] == full["ids"] and part["n_tokens"] == full["n_tokens"] > 5
+    assert part["n_detailed"] == 5 and full["n_detailed"] == full["n_tokens"]
+    assert part["byte_offsets"] == full["byte_offsets"][:6]
+    assert part["char_starts"] == full["char_starts"][:5]
+    assert set(part["pieces"]) == {str(i) for i in full["ids"][:5]}
+    assert "0 or more" in _err(pg, "tokenize", {"text": "a", "detail_limit": -1})

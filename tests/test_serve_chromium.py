@@ -510,6 +510,24 @@ def test_the_playground_in_a_browser(chromium, site, toy_path, tmp_path):
     assert info.startswith("Layer 0, head 2")
     _shot(page, tmp_path, "serve-model.png", ".tabs")
 
+    # a 1 MB text (the limit) is split; one byte more is refused with a message
+    big = ("How many r's are in strawberry? " * 40_000)[:1_000_000]
+    page.click("#tab-tokens")
+    page.type_into("#text", big)
+    n_big = len(tiktoken_encoding("cl100k_base").encode(big))
+    page.wait(
+        "document.querySelector('.split[data-key=\"cl100k_base\"] .n-tokens')?.textContent"
+        f" === '{n_big:,}'",
+        timeout=60,
+    )
+    shown = page.js("document.querySelectorAll('.split[data-key=\"cl100k_base\"] .tok').length")
+    assert shown == 3000  # boxes for the first 3000; the id list has them all
+    ids = page.js("document.querySelector('.split[data-key=\"cl100k_base\"] textarea.ids').value")
+    assert ids.count(",") + 1 == n_big
+    page.call("Input.insertText", text="!")
+    message = page.wait("document.getElementById('tokenize-error').textContent")
+    assert "1,000,001 bytes" in message and "1 MB" in message
+
     def expected_bad_upload(event: dict[str, Any]) -> bool:
         p = event.get("params", {})
         url = p.get("response", {}).get("url") or p.get("entry", {}).get("url") or ""

@@ -445,20 +445,28 @@ class Playground:
         With ``specials="all"`` (the default, as :func:`tokforge.explain` does) special
         tokens written in the text count as such; with ``"none"`` they are ordinary text.
         Per-token data is in flat lists and per-id data in tables: a 1 MB text has about 240k
-        tokens but only some 20k distinct ids."""
+        tokens but only some 20k distinct ids. ``detail_limit`` (default: all) keeps the
+        per-token details (offsets, characters, colours, and the tables of the ids among them)
+        to the first ``n_detailed`` tokens; ``ids`` and the counts always cover the whole
+        text. The page asks for what it draws."""
         text = _text(req)
         specials = _field(req, "specials", str, "all")
         if specials not in ("all", "none"):
             raise RequestError("'specials' must be 'all' or 'none'")
+        detail = _field(req, "detail_limit", int, None)
+        if detail is not None and detail < 0:
+            raise RequestError("'detail_limit' must be 0 or more")
         keys = self._keys(req)
-        results = [self._split(key, text, specials == "all") for key in keys]
+        results = [self._split(key, text, specials == "all", detail) for key in keys]
         return {
             "n_chars": len(text),
             "n_bytes": len(text.encode("utf-8")),
             "results": results,
         }
 
-    def _split(self, key: str, text: str, allow_special: bool) -> dict[str, Any]:
+    def _split(
+        self, key: str, text: str, allow_special: bool, detail: int | None
+    ) -> dict[str, Any]:
         # Vectorised: a 1 MB text is about 240k tokens, and a Python step per token costs more
         # than the encoding. Work per token is NumPy; Python only loops over distinct ids.
         tok = self.get(key)
@@ -466,14 +474,14 @@ class Playground:
             ids = tok.encode(text, allowed_special="all", disallowed_special=())
         else:
             ids = tok.encode(text, allowed_special=set(), disallowed_special=())
-        ids_arr = np.asarray(ids, dtype=np.int64)  # [n_tokens]
-        distinct, inverse = np.unique(ids_arr, return_inverse=True)  # [n_distinct], [n_tokens]
+        shown = ids if detail is None else ids[:detail]
+        ids_arr = np.asarray(shown, dtype=np.int64)  # [n_shown]
+        distinct, inverse = np.unique(ids_arr, return_inverse=True)  # [n_distinct], [n_shown]
         special_ids = set(tok.special_tokens.values())
         data = [tok.decode_single_token_bytes(int(t)) for t in distinct]  # [n_distinct]
-        lengths = np.array([len(d) for d in data], dtype=np.int64)[inverse]  # [n_tokens]
-        offsets = np.concatenate([[0], np.cumsum(lengths)])  # [n_tokens + 1] byte boundaries
-        joined = tok.decode_bytes(ids)
-        c_start, c_end = _char_ranges(joined, offsets)
+        lengths = np.array([len(d) for d in data], dtype=np.int64)[inverse]  # [n_shown]
+        offsets = np.concatenate([[0], np.cumsum(lengths)])  # [n_shown + 1] byte boundaries
+        c_start, c_end = _char_ranges(tok.decode_bytes(shown), offsets)
         pieces = {str(t): printable(d) for t, d in zip(distinct.tolist(), data, strict=True)}
         partial = [int(t) for t, d in zip(distinct, data, strict=True) if _is_partial(d)]
         palette, alt_at = _colour_array(distinct, inverse, special_ids)
@@ -489,8 +497,9 @@ class Playground:
             "chars_per_token": round(n_chars / len(ids), 3) if ids else 0.0,
             # a normalizing tokenizer (SentencePiece's ▁, NFKC) gives tokens whose bytes are
             # not the text's: the ranges are then in the tokens' own bytes
-            "bytes_are_text": joined == text.encode("utf-8"),
+            "bytes_are_text": tok.decode_bytes(ids) == text.encode("utf-8"),
             "ids": ids,
+            "n_detailed": len(shown),
             "byte_offsets": offsets.tolist(),
             "char_starts": c_start.tolist(),
             "char_ends": c_end.tolist(),

@@ -189,7 +189,7 @@ async function tokenize() {
   const controller = new AbortController();
   state.pending = controller;
   try {
-    const data = await api("tokenize", { text, tokenizers: keys }, controller.signal);
+    const data = await api("tokenize", { text, tokenizers: keys, detail_limit: SPAN_LIMIT }, controller.signal);
     showError("tokenize-error", "");
     state.results = data.results;
     renderSplits(data.results);
@@ -215,7 +215,7 @@ function renderSplit(r) {
   const alt = new Set(r.alt_at);
   const partial = new Set(r.partial_ids);
   const special = new Set(r.special_ids);
-  const shown = Math.min(r.ids.length, SPAN_LIMIT);
+  const shown = Math.min(r.n_detailed, SPAN_LIMIT);
   const text = el("div", {
     class: "tok-text", role: "group", "aria-label": `${r.label}: ${r.n_tokens} tokens`,
   });
@@ -267,7 +267,7 @@ function renderSplit(r) {
 
 function tokenTable(r) {
   const body = el("tbody");
-  const n = Math.min(r.ids.length, TABLE_LIMIT);
+  const n = Math.min(r.n_detailed, TABLE_LIMIT);
   for (let i = 0; i < n; i++) {
     body.append(el("tr", null, el("td", null, i), el("td", null, r.ids[i]),
       el("td", { class: "mono" }, r.pieces[String(r.ids[i])]),
