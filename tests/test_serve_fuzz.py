@@ -7,15 +7,22 @@ must still answer correctly. Counts and times are bounded; the random cases are 
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import random
+import re
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from tokforge import Tokenizer
+from tokforge.serve import command
 from tokforge.serve import server as server_module
 from tokforge.serve.api import Playground
 from tokforge.serve.server import make_server, serve_in_thread
@@ -287,8 +294,6 @@ def test_random_json_for_every_endpoint(site, toy_path):
 
 
 def test_concurrent_requests_and_a_silent_client(site, toy_path):
-    import threading
-
     silent = socket.create_connection(("127.0.0.1", site.port), timeout=30)  # sends nothing
     errors: list[BaseException] = []
 
@@ -310,3 +315,44 @@ def test_concurrent_requests_and_a_silent_client(site, toy_path):
     silent.close()
     assert errors == []
     _healthy(site, toy_path)
+
+
+def test_command_line_serves_until_interrupted(toy_path):
+    parser = argparse.ArgumentParser(prog="tokforge")
+    command.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", "-t", "cl100k", "-t", str(toy_path), "--port", "0"])
+    assert args.tokenizers == ["cl100k", str(toy_path)] and args.func is command.run
+    assert args.port == 0 and args.open is False and args.weights is None
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tokforge.serve", "-t", str(toy_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        m = re.match(r"tokforge serve: (http://127\.0\.0\.1:(\d+)/) ", line)
+        assert m, line
+        conn = http.client.HTTPConnection("127.0.0.1", int(m.group(2)), timeout=30)
+        conn.request("GET", "/api/tokenizers")
+        listed = json.loads(conn.getresponse().read())
+        conn.close()
+        assert listed["defaults"] == ["file:toy"]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "tokforge.serve", "-t", "no/such.json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("tokforge: error: no/such.json: neither a known encoding")
