@@ -538,6 +538,14 @@ def test_the_playground_in_a_browser(chromium, site, toy_path, tmp_path):
 
     page.js("1")
     assert page.problems(allowed=expected_bad_upload) == []
+    # offline: every request the page made went to the playground's own server
+    urls = [
+        e["params"]["request"]["url"]
+        for e in chromium.events
+        if e["method"] == "Network.requestWillBeSent" and e.get("sessionId") == page.session
+    ]
+    assert len(urls) > 10 and any(u.endswith("/app.js") for u in urls)
+    assert [u for u in urls if not u.startswith(site.url)] == []
 
 
 def oracles_tok(site, key: str) -> Tokenizer:
