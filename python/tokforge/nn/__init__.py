@@ -15,6 +15,9 @@ Modules: :mod:`.functional` (softmax, attention, LayerNorm, GELU, positions), :m
 and attention heatmaps behind ``tokforge run-model --trace``). Only NumPy is required.
 """
 
+from . import backward as backward
+from .backward import grad as grad
+from .backward import loss as loss
 from .config import Config as Config
 from .functional import attention as attention
 from .functional import attention_scores as attention_scores
