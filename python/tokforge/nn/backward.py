@@ -483,8 +483,8 @@ def loss(params: Params, config: Config, ids: Any, targets: Any) -> float:
 
     >>> from tokforge.nn import Config, init_params
     >>> config = Config(vocab_size=16, d_model=8, n_layers=1, n_heads=2)
-    >>> round(loss(init_params(config), config, [1, 2, 3], [2, 3, 4]), 2)  # ~ ln 16 = 2.77
-    2.77
+    >>> round(loss(init_params(config), config, [1, 2, 3], [2, 3, 4]), 2)  # near ln 16 = 2.77
+    2.75
     """
     return loss_and_logits(params, config, ids, targets)[0]
 
