@@ -18,7 +18,11 @@ The chain rule, in the order the backward pass walks it::
     x = wte[ids] + wpe[positions]                     d wte[id] += d x, d wpe[pos] += d x
 
 Unlike :mod:`tokforge.nn.functional`, nothing here promotes to float64: a float32 model trains in
-float32 (positions and RoPE angles are cast to the parameters' dtype).
+float32 (positions and RoPE angles are cast to the parameters' dtype). One deliberate difference:
+the tanh GELU cubes with ``x * x * x`` where ``functional.gelu_tanh`` writes ``x**3``. NumPy's
+``**`` goes through ``pow`` and measured 50 ms against 0.7 ms on a [2048, 512] float32 array,
+which made it most of a training step; the two differ by an ulp or so (logits agree to ~1e-15
+relative in float64, bit for bit with the exact GELU).
 """
 
 from __future__ import annotations
@@ -107,8 +111,8 @@ def layer_norm_backward(dy: np.ndarray, cache: Cache) -> tuple[np.ndarray, dict[
 
 
 def _gelu_forward(x: np.ndarray, activation: str) -> np.ndarray:
-    if activation == "gelu_tanh":  # functional.gelu_tanh
-        inner = _GELU_C * (x + 0.044715 * x**3)  # [...]
+    if activation == "gelu_tanh":  # functional.gelu_tanh, with x * x * x for its x**3
+        inner = _GELU_C * (x + 0.044715 * (x * x * x))  # [...]
         return 0.5 * x * (1.0 + np.tanh(inner))  # [...]
     # functional.gelu; its erf is float64, cast back so float32 stays float32
     return (0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))).astype(x.dtype, copy=False)  # [...]
@@ -118,7 +122,7 @@ def gelu_backward(dy: np.ndarray, x: np.ndarray, activation: str) -> np.ndarray:
     """Gradient of GELU at ``x``: for the exact one ``Phi(x) + x phi(x)``; for the tanh form
     ``0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2)`` with ``t = tanh(c (x + ...))``."""
     if activation == "gelu_tanh":
-        t = np.tanh(_GELU_C * (x + 0.044715 * x**3))  # [...]
+        t = np.tanh(_GELU_C * (x + 0.044715 * (x * x * x)))  # [...]
         slope = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * x * x)
     else:
         cdf = 0.5 * (1.0 + erf(x / math.sqrt(2.0)))  # [...], Phi(x) in float64
