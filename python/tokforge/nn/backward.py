@@ -430,9 +430,7 @@ def model_forward(params: Params, config: Config, ids: np.ndarray) -> tuple[np.n
     return logits_, cache
 
 
-def model_backward(
-    dlogits: np.ndarray, cache: Cache, params: Params, config: Config
-) -> Params:
+def model_backward(dlogits: np.ndarray, cache: Cache, params: Params, config: Config) -> Params:
     """Gradients of every parameter, given the gradient of the logits; same nesting as params."""
     head = _head(params, config)  # [n_vocab, d_model]
     x = cache["x_final"]  # [n_batch, n_seq, d_model]

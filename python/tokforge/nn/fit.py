@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .backward import check_batch, cross_entropy_forward, grad, model_forward
+from .backward import cross_entropy_forward, grad, model_forward
 from .config import Config
 from .model import TokenizerLike, Transformer
 from .optim import AdamW, clip_grad_norm, lr_at
@@ -255,7 +255,7 @@ def evaluate(
     if not 1 <= seq_len <= model.config.max_seq_len:
         raise ValueError(f"seq_len must be in [1, {model.config.max_seq_len}], got {seq_len}")
     a = _as_ids(ids, "ids", 2)
-    check_batch(model.config, a)
+    _check_vocab(model.config.vocab_size, a)
     with blas_threads(threads):
         value = _mean_loss(model.params, model.config, a, seq_len)
     return Evaluation(value, int(a.size - 1), int(n_bytes))
