@@ -267,7 +267,7 @@ def test_compare_vocabs_prints_a_table_and_draws(
     rows = [line.split() for line in printed.splitlines() if line.startswith("bpe:")]
     assert [r[0] for r in rows] == ["bpe:256", "bpe:400"]
     assert [int(r[1]) for r in rows] == [256, 400]
-    assert int(rows[0][3]) == 2 * 256 * 16 and int(rows[1][3]) == 2 * 400 * 16  # wte + lm_head
+    assert int(rows[0][3]) == 256 * 16 and int(rows[1][3]) == 400 * 16  # wte (tied head)
     with open(plot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert sorted(os.listdir(tmp_path)) == ["bpb.png", "corpus.txt"]

@@ -113,7 +113,8 @@ def layer_norm_backward(dy: np.ndarray, cache: Cache) -> tuple[np.ndarray, dict[
 def _gelu_forward(x: np.ndarray, activation: str) -> np.ndarray:
     if activation == "gelu_tanh":  # functional.gelu_tanh, with x * x * x for its x**3
         inner = _GELU_C * (x + 0.044715 * (x * x * x))  # [...]
-        return 0.5 * x * (1.0 + np.tanh(inner))  # [...]
+        y: np.ndarray = 0.5 * x * (1.0 + np.tanh(inner))  # [...]
+        return y
     # functional.gelu; its erf is float64, cast back so float32 stays float32
     return (0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))).astype(x.dtype, copy=False)  # [...]
 
