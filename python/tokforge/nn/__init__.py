@@ -15,8 +15,19 @@ Modules: :mod:`.functional` (softmax, attention, LayerNorm, GELU, positions), :m
 and attention heatmaps behind ``tokforge run-model --trace``). Only NumPy is required.
 """
 
+from . import backward as backward
+from .backward import grad as grad
+from .backward import loss as loss
+from .checkpoint import load_trained as load_trained
+from .checkpoint import save_trained as save_trained
 from .config import Config as Config
 from .config import Params as Params
+from .fit import Evaluation as Evaluation
+from .fit import History as History
+from .fit import bigram_baseline as bigram_baseline
+from .fit import evaluate as evaluate
+from .fit import fit as fit
+from .fit import unigram_baseline as unigram_baseline
 from .functional import attention as attention
 from .functional import attention_scores as attention_scores
 from .functional import causal_mask as causal_mask

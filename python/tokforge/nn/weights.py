@@ -188,7 +188,8 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[Params, Config]:
         if "__config__" not in data.files:
             raise ValueError(f"{os.fspath(path)}: not a tokforge.nn model (no __config__ entry)")
         config = Config.from_dict(json.loads(str(data["__config__"])))
-        params = unflatten_params({k: data[k] for k in data.files if k != "__config__"})
+        # Names starting with "__" are metadata (see tokforge.nn.checkpoint), never weights.
+        params = unflatten_params({k: data[k] for k in data.files if not k.startswith("__")})
     check_params(params, config)
     return params, config
 

@@ -1,0 +1,98 @@
+"""A trained model's file: weights, config, and the tokenizer it was trained with.
+
+The file is the ``.npz`` of :func:`tokforge.nn.save_npz` (flattened params and ``__config__``)
+plus two entries: ``__tokenizer__``, the tokenizer's own serialisation as raw bytes (tokforge
+JSON, from ``Tokenizer.to_json_bytes``), and ``__info__``, a JSON object of free-form facts
+(what the tokenizer was called, how long training ran, the final losses). Entries whose name
+starts with ``__`` are metadata, never weights, so :func:`tokforge.nn.load_npz` reads these files
+too, and :func:`load_trained` reads plain ``save_npz`` files (with no tokenizer).
+
+This module only moves bytes: turning ``__tokenizer__`` back into a tokenizer is the caller's
+job (``tokforge.Tokenizer.from_json_bytes``), so :mod:`tokforge.nn` still needs only NumPy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+from .model import Params
+from .weights import check_params, flatten_params, unflatten_params
+
+__all__ = ["TrainedFile", "load_trained", "save_trained"]
+
+_CONFIG, _TOKENIZER, _INFO = "__config__", "__tokenizer__", "__info__"
+
+
+@dataclass
+class TrainedFile:
+    """What :func:`load_trained` read."""
+
+    params: Params
+    config: Config
+    tokenizer_json: bytes | None = None  # None: the file does not record its tokenizer
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def save_trained(
+    path: str | os.PathLike[str],
+    params: Params,
+    config: Config,
+    tokenizer_json: bytes | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> None:
+    """Write weights, config, tokenizer bytes and ``info`` to ``path``, atomically: the file is
+    written under a temporary name in the same folder and renamed over ``path``, so a reader
+    never sees half a file and a failed write leaves the old file in place. ``path`` is used as
+    given (no ``.npz`` is appended)."""
+    target = os.fspath(path)
+    entries: dict[str, np.ndarray] = {
+        _CONFIG: np.array(json.dumps(config.to_dict())),
+        _INFO: np.array(json.dumps(dict(info or {}), sort_keys=True)),
+    }
+    if tokenizer_json is not None:
+        entries[_TOKENIZER] = np.frombuffer(bytes(tokenizer_json), dtype=np.uint8)
+    for name, value in flatten_params(params).items():
+        entries[name] = np.asarray(value)
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **entries)  # type: ignore[arg-type]
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_trained(path: str | os.PathLike[str]) -> TrainedFile:
+    """Read a file written by :func:`save_trained` or :func:`tokforge.nn.save_npz` (no pickles
+    are loaded). Raises ``ValueError`` for a file that is not a tokforge.nn model."""
+    name = os.fspath(path)
+    try:
+        data = np.load(name, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{name}: not a .npz model file ({e})") from None
+    if not hasattr(data, "files"):
+        raise ValueError(f"{name}: a single .npy array, not a .npz model file")
+    with data:
+        if _CONFIG not in data.files:
+            raise ValueError(f"{name}: not a tokforge.nn model (no {_CONFIG} entry)")
+        config = Config.from_dict(json.loads(str(data[_CONFIG])))
+        tok = bytes(data[_TOKENIZER].tobytes()) if _TOKENIZER in data.files else None
+        info = json.loads(str(data[_INFO])) if _INFO in data.files else {}
+        params = unflatten_params({k: data[k] for k in data.files if not k.startswith("__")})
+    check_params(params, config)
+    return TrainedFile(params, config, tok, info if isinstance(info, dict) else {})
