@@ -16,7 +16,7 @@ import os
 import numpy as np
 import pytest
 import tokforge
-from tokforge import nn_commands
+from tokforge.cli import model as nn_commands
 from tokforge.nn import Config, Transformer, fit, load_npz, load_trained, save_npz, save_trained
 from tokforge.nn.fit import _bigram_log_probs, bigram_baseline, evaluate, unigram_baseline
 from tokforge.nn.optim import AdamW, clip_grad_norm, decays, lr_at

@@ -1,7 +1,8 @@
-"""The ``tokforge`` command line. Each command group is a module of this package with a
-``register(subparsers)`` function (:mod:`.basic`: encode, decode, info; :mod:`.train`: train,
-count, merge-counts; :mod:`.dataset`; :mod:`.inspect`; :mod:`.interop`: convert; :mod:`.nn`:
-run-model; :mod:`.bench`; :mod:`.demo`), and :mod:`.options` declares the options they share.
+"""The ``tokforge`` command line. Each command group is a module with a ``register(subparsers)``
+function (:mod:`.basic`: encode, decode, info; :mod:`.train`: train, count, merge-counts;
+:mod:`.dataset`; :mod:`.inspect`; :mod:`.interop`: convert; :mod:`.nn`: run-model;
+:mod:`.model`: train-model, eval-model, compare-vocabs; :mod:`tokforge.serve.command`: serve;
+:mod:`.bench`; :mod:`.demo`), and :mod:`.options` declares the options they share.
 ``main(argv)`` returns the exit code (tests call it directly). Errors print one line,
 ``tokforge: error: ...``, and exit 1."""
 
@@ -13,14 +14,15 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import TokforgeError
-from . import basic, bench, dataset, demo, interop, nn, train
+from ..serve import command as serve
+from . import basic, bench, dataset, demo, interop, model, nn, train
 from . import inspect as inspect_commands
 from .options import fail
 
 __all__ = ["build_parser", "main"]
 
 # In the order of `tokforge --help`.
-_GROUPS = (basic, demo, train, dataset, inspect_commands, bench, nn, interop)
+_GROUPS = (basic, demo, train, dataset, inspect_commands, bench, nn, model, serve, interop)
 
 
 def build_parser() -> argparse.ArgumentParser:

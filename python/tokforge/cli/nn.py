@@ -22,6 +22,7 @@ import sys
 from typing import Any, TextIO
 
 from ..encodings import resolve_tokenizer
+from ..nn.checkpoint import load_trained
 from ..nn.config import ACTIVATIONS, NORMS, POSITIONALS, Config
 from ..nn.model import Transformer
 from ..nn.sampling import make_rng, sample_token
@@ -51,7 +52,12 @@ def register(subparsers: Subparsers) -> None:
         ),
     )
     p.add_argument("prompt", help="the text to continue")
-    add_tokenizer(p, metavar="NAME|FILE")
+    add_tokenizer(
+        p,
+        metavar="NAME|FILE",
+        default=None,
+        help="tokenizer name or file (default: the one a train-model .npz records, else cl100k)",
+    )
     p.add_argument(
         "--weights",
         metavar="PATH",
@@ -129,7 +135,7 @@ def _handler(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.attention_png is not None:
         matplotlib_figure()  # fail before any work if the picture cannot be drawn
-    tokenizer = _resolve_tokenizer(args.tokenizer)
+    tokenizer = _tokenizer_for(args)
     model = _build_model(args, tokenizer)
     ids = model.encode_prompt(args.prompt)
     inspecting = args.trace or args.attention_png is not None
@@ -147,7 +153,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     first = sample_token(rec.logits[-1], rng, **sampling) if n_new > 0 else None
     weights = f"file {args.weights}" if args.weights else f"random (seed {args.seed})"
     if args.trace:
-        print(f"weights: {weights}, tokenizer: {args.tokenizer}", file=out)
+        print(f"weights: {weights}, tokenizer: {tokenizer.name}", file=out)
         print(format_trace(model, rec, **sampling, sampled=first), file=out)
     if args.attention_png is not None:
         draw_attention(model, rec, args.attention_png)
@@ -172,8 +178,15 @@ def _print_stream(model: Transformer, out: TextIO, prompt: str, tokens: Any) -> 
     out.write(decoder.decode(b"", final=True) + "\n")
 
 
-def _resolve_tokenizer(spec: str) -> Tokenizer:
-    return resolve_tokenizer(spec)
+def _tokenizer_for(args: argparse.Namespace) -> Tokenizer:
+    """``--tokenizer`` if given; else the tokenizer a ``train-model`` file records; else cl100k."""
+    if args.tokenizer is not None:
+        return resolve_tokenizer(args.tokenizer)
+    if args.weights is not None and str(args.weights).endswith(".npz"):
+        recorded = load_trained(args.weights).tokenizer_json
+        if recorded is not None:
+            return Tokenizer.from_json_bytes(recorded)
+    return resolve_tokenizer("cl100k")
 
 
 def _build_model(args: argparse.Namespace, tokenizer: Tokenizer) -> Transformer:
@@ -199,7 +212,7 @@ def _build_model(args: argparse.Namespace, tokenizer: Tokenizer) -> Transformer:
     if tokenizer.n_vocab > model.config.vocab_size:
         raise ValueError(
             f"the weights know {model.config.vocab_size} tokens but tokenizer "
-            f"{args.tokenizer!r} has {tokenizer.n_vocab}: pass the tokenizer the weights were "
+            f"{tokenizer.name!r} has {tokenizer.n_vocab}: pass the tokenizer the weights were "
             "trained with (--tokenizer)"
         )
     if model.config.eos_id is None:

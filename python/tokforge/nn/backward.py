@@ -32,9 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
+from .config import Config, Params
 from .functional import causal_mask, erf, rope_angles, sinusoidal_positions
-from .model import Params
 
 __all__ = [
     "attention_backward",

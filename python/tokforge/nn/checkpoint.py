@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
-from .model import Params
+from .config import Config, Params
 from .weights import check_params, flatten_params, unflatten_params
 
 __all__ = ["TrainedFile", "load_trained", "save_trained"]

@@ -6,8 +6,8 @@ command line, uploaded files; each loaded on first use) and answers:
 - :meth:`~Playground.tokenize`: one text under several tokenizers, token by token (id, byte
   range, character range, printable text, colour), with counts and the cost per 1k characters;
 - :meth:`~Playground.upload`: a tokenizer file in any format :meth:`Tokenizer.load` reads;
-- :meth:`~Playground.artifacts`: the gallery of classic surprises (:mod:`tokforge.artifacts`)
-  plus byte fragments and the user's own strings;
+- :meth:`~Playground.artifacts`: the gallery of classic surprises
+  (:mod:`tokforge.inspect.artifacts`) plus byte fragments and the user's own strings;
 - :meth:`~Playground.vocab` and :meth:`~Playground.lineage`: the vocabulary browser;
 - :meth:`~Playground.model`: the prompt through :mod:`tokforge.nn`, attention per layer and
   head, and the next-token distribution.
@@ -41,14 +41,15 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from ..artifacts import artifacts as build_artifacts
+from ..encodings import get_encoding, resolve_tokenizer
 from ..errors import TokforgeError
 from ..inspect import explain, find_tokens, lineage, longest_tokens
+from ..inspect.artifacts import artifacts as build_artifacts
+from ..inspect.viz import printable, token_rgb
 from ..nn import Config, Transformer, init_params, sampling_distribution
 from ..nn.trace import record
-from ..registry import find_rank_file, get_encoding, list_encoding_names, resolve_tokenizer
+from ..registry import find_rank_file, list_encoding_names
 from ..tokenizer import Tokenizer
-from ..viz import printable, token_rgb
 
 __all__ = [
     "MAX_TEXT_BYTES",
@@ -164,7 +165,7 @@ def _alt_rgb(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
 
 def token_colours(token_id: int, special: bool) -> tuple[str, str]:
     """``(main, alternate)`` CSS colours of a token: the main one is the colour tokforge gives
-    the id everywhere (:func:`tokforge.viz.token_rgb`); the alternate is used when the token
+    the id everywhere (:func:`tokforge.inspect.viz.token_rgb`); the alternate is used when the token
     before it has the same main colour, so that neighbours never look like one token.
 
     >>> token_colours(15717, False)[0] == "#%02x%02x%02x" % token_rgb(15717)
@@ -582,7 +583,7 @@ class Playground:
 
     def artifacts(self, req: dict[str, Any]) -> dict[str, Any]:
         """``{"tokenizers": [...], "strings": [str, ...]}`` -> the gallery: each artifact of
-        :mod:`tokforge.artifacts` (strawberry, numbers, acronyms, case and leading spaces,
+        :mod:`tokforge.inspect.artifacts` (strawberry, numbers, acronyms, case and leading spaces,
         trailing whitespace, indentation, languages), then byte fragments (characters split
         across tokens), then the user's strings; every row with ids, pieces, a note, and
         colours."""

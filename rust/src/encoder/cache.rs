@@ -42,7 +42,7 @@ pub(super) struct PieceCache {
 /// and its ids are in `keys` and `ids`.
 ///
 /// Ids in the slot spare a hit the dependent load from `ids` (the slot is prefetched, the ids it
-/// points to are not; a second prefetch stage was tried and dropped, see `docs/performance-encoder.md`), and
+/// points to are not; a second prefetch stage was tried and dropped, see `docs/performance.md`), and
 /// pieces of up to 16 bytes are no longer copied to `keys`. Best 3 of 9 passes in Rust, same
 /// machine, builds alternated: warm man_de 224-227 -> 228-229 MB/s, en_docs 299-302 -> 305-311,
 /// man_ja 233-237 -> 236-239; cold en_docs 193-196 -> 198-202, man_de and man_ru level.

@@ -12,7 +12,7 @@
 //! so the rank engine's loop is the loop it would be alone; the token map lookup is prefetched
 //! a dozen pieces ahead with each piece hashed once for the map and the cache; caches are pooled
 //! per encoder, so batch threads, which live for one call, start warm. What was tried, measured,
-//! kept and dropped is in `docs/performance-encoder.md`.
+//! kept and dropped is in `docs/performance.md`.
 
 mod cache;
 mod engine;

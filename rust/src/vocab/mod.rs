@@ -28,7 +28,7 @@
 //! - two direct tables for the first step: the rank of each byte, and of each byte pair
 //!   (65,536 entries, 256 KB).
 //!
-//! Numbers, before/after, are in `docs/performance-encoder.md`.
+//! Numbers, before/after, are in `docs/performance.md`.
 
 mod key;
 mod pair_map;

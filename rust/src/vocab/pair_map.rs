@@ -15,7 +15,7 @@ use super::{Rank, NO_RANK};
 /// Tried: 16-byte slots `(u64 key, u32)` at most half full (8 MB for cl100k, 16 MB for
 /// o200k) behind a one-bit-per-hash filter of 16 bits per pair. The merge loop waited on the
 /// filter word (1 MB for o200k, past what stays in L2) and on the slot (`perf annotate`);
-/// this layout is 3.4 MB / 6.6 MB with a 256 KB / 512 KB filter (numbers in `docs/performance-encoder.md`).
+/// this layout is 3.4 MB / 6.6 MB with a 256 KB / 512 KB filter (numbers in `docs/performance.md`).
 #[derive(Debug, Clone)]
 pub(super) struct PairMap {
     slots: Vec<[Rank; 3]>,

@@ -88,7 +88,7 @@ fn merge_any_bytes_into(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
 ///
 /// Measured (`cargo bench --bench encode -- long/cl100k`, one core, MiB/s): before, the heap over
 /// the whole piece: 1M `a` 8.4, 1M random letters 4.4, 1 MB CJK 15, 1 MB of spaces 5.9; after:
-/// see the table in `docs/performance-encoder.md`.
+/// see the table in `docs/performance.md`.
 pub(super) fn merge_long_bytes_into(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
     let base = out.len();
     // ends[k] = where token out[base + k] ends in `piece`.

@@ -17,7 +17,7 @@
 //! The tests hold every loop against the oracle (`oracle.rs`: the rule on byte strings, a
 //! vector and a heap version) on random pieces and, when the shared data is there, on cl100k
 //! and o200k. Why the loops look as they do, with the measurements, is in
-//! `docs/performance-encoder.md`.
+//! `docs/performance.md`.
 
 mod long;
 #[cfg(test)]

@@ -187,7 +187,7 @@ pub(super) const TAG_LIMIT: u32 = (1 << 24) - 1;
 ///
 /// Measured against [`merge_ids_small`] (minimum, then a scalar search for its position, then
 /// two shifts): the position search alone was 35% of encode time on long runs of spaces
-/// (`perf annotate`); numbers in `docs/performance-encoder.md`.
+/// (`perf annotate`); numbers in `docs/performance.md`.
 #[inline(always)]
 pub(super) fn merge_ids_tagged<const N: usize>(
     vocab: &Vocab,

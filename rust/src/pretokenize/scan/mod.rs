@@ -35,7 +35,7 @@
 //! the pattern's rules as shifts and ANDs) double that again on ASCII text for the cl100k family
 //! and o200k. Non-ASCII code points are classified through a two-level table, not a binary
 //! search over ranges (three to four times faster on other scripts). The measurements are in
-//! `docs/performance-encoder.md`; `cargo test --release --lib split_throughput -- --ignored
+//! `docs/performance.md`; `cargo test --release --lib split_throughput -- --ignored
 //! --nocapture` reproduces them.
 
 /// Declares a preset's exact scanner: a unit struct whose `split` runs the body given as

@@ -30,15 +30,16 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .errors import TokforgeError, TokforgeIOError
-from .nn.checkpoint import load_trained, save_trained
-from .nn.config import POSITIONALS, Config
-from .nn.fit import Progress, bigram_baseline, evaluate, fit, unigram_baseline
-from .nn.model import Transformer
-from .nn.weights import flatten_params
-from .registry import resolve_tokenizer
-from .tokenizer import Tokenizer
-from .train import train as train_bpe
+from ..encodings import resolve_tokenizer
+from ..errors import TokforgeError, TokforgeIOError
+from ..nn.checkpoint import load_trained, save_trained
+from ..nn.config import POSITIONALS, Config
+from ..nn.fit import Progress, bigram_baseline, evaluate, fit, unigram_baseline
+from ..nn.model import Transformer
+from ..nn.weights import flatten_params
+from ..tokenizer import Tokenizer
+from ..training import train as train_bpe
+from .options import Subparsers
 
 __all__ = [
     "CompareRow",
@@ -232,7 +233,7 @@ def _count_params(model: Transformer) -> tuple[int, int]:
 # train-model
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``train-model``, ``eval-model`` and ``compare-vocabs`` to an ``argparse`` sub-parsers
     object (from ``add_subparsers()``)."""
     p = subparsers.add_parser(
