@@ -217,6 +217,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
     ),
 )
 
+_TITLE = "Tokenization artifacts"
+
 _EXTRA = Artifact(
     "yours",
     "Your strings",
@@ -335,27 +337,45 @@ class ArtifactsReport:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def to_html(self, *, full_page: bool = True) -> str:
-        """Each artifact as a section: title, reason, and every split coloured by id."""
+        """A title, a table of contents, then each artifact as a section: title, reason, and
+        per text one row per tokenizer (one header: tokenizer, token count, note) with the
+        split coloured by id. The styles are included once."""
         import html
 
+        toc = []
         sections = []
-        for res in self.results:
+        for n, res in enumerate(self.results, 1):
             a = res.artifact
+            anchor = f"artifact-{html.escape(a.key)}"
+            toc.append(f'<li><a href="#{anchor}">{html.escape(a.title)}</a></li>')
             rows = []
+            current = None
             for r in res.rows:
-                label = f"{html.escape(r.label)} · " if r.label else ""
+                key = (r.label, r.text)
+                if key != current:
+                    current = key
+                    label = f"{html.escape(r.label)}: " if r.label else ""
+                    shown = html.escape(repr(r.text))
+                    rows.append(f'<div class="tf-sample">{label}<code>{shown}</code></div>')
+                note = f" · {html.escape(r.note)}" if r.note else ""
                 rows.append(
-                    f'<div class="tf-row"><div class="tf-head">{label}<b>'
-                    f"{html.escape(r.tokenizer)}</b> · {len(r.explanation)} tokens · "
-                    f"{html.escape(r.note)}</div>{explanation_html(r.explanation, ids=False)}"
-                    "</div>"
+                    f'<div class="tf-row"><div class="tf-head"><b>{html.escape(r.tokenizer)}</b>'
+                    f" · {viz.plural(len(r.explanation), 'token')}{note}</div>"
+                    f"{explanation_html(r.explanation, ids=False, head=False, css=False)}</div>"
                 )
             sections.append(
-                f"<section><h3>{html.escape(a.title)}</h3><p>{html.escape(a.why)}</p>"
-                f"{''.join(rows)}</section>"
+                f'<section id="{anchor}"><h2>{n}. {html.escape(a.title)}</h2>'
+                f"<p>{html.escape(a.why)}</p>{''.join(rows)}</section>"
             )
-        body = '<div style="font-family: system-ui, sans-serif">' + "".join(sections) + "</div>"
-        return viz.html_page("tokforge artifacts", body) if full_page else body
+        names = ", ".join(html.escape(n) for n in self.tokenizer_names)
+        body = (
+            f'<div class="tokforge-view tf-artifacts"><style>{viz.CSS}</style>'
+            f"<h1>{_TITLE}</h1><p>How {names} split texts that explain common surprises of "
+            "language models. Hover a token for its id and bytes.</p>"
+            f'<nav class="tf-toc"><h2>Contents</h2><ol>{"".join(toc)}</ol></nav>'
+            f"{''.join(sections)}</div>"
+        )
+        return viz.html_page(_TITLE, body) if full_page else body
 
     def _repr_html_(self) -> str:
         return self.to_html(full_page=False)
