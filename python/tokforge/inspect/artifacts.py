@@ -266,8 +266,10 @@ class ArtifactsReport:
 
     def to_text(self, color: bool | str | None = False, width: int = 100) -> str:
         """Each artifact: its title and reason, then per text one row per tokenizer with the
-        token count, the split and the note (the notes of an artifact go on their own lines
-        when its rows would pass ``width`` columns)."""
+        token count, the split and the note. Lines stay within ``width`` columns: the notes
+        of an artifact go on their own lines when its rows would pass it, a long split goes on
+        on indented lines (never cutting a token), and a long text is shortened between words
+        with an ellipsis (its split shows it whole)."""
         colored = viz.use_color(color)
         name_w = max(viz.display_width(n) for n in self.tokenizer_names)
         out: list[str] = []
@@ -290,22 +292,36 @@ class ArtifactsReport:
                 key = (r.label, r.text)
                 if key != current:
                     current = key
-                    shown = repr(r.text)
-                    out.append(f"   {r.label}: {shown}" if r.label else f"   {shown}")
-                plain = r.explanation.to_text().replace("\n", "")
-                shown_split = (
-                    r.explanation.to_terminal(color=True).replace("\n", "") if colored else plain
+                    shown = f"{r.label}: {r.text!r}" if r.label else repr(r.text)
+                    if viz.display_width(shown) > width - 3:
+                        shown = textwrap.shorten(shown, width - 3, placeholder="…")
+                    out.append("   " + shown)
+                e = r.explanation
+                plain = [f"[{viz.printable(t.bytes)}]" for t in e.tokens]
+                pieces = plain
+                if colored:
+                    choices = viz.colour_choices(e.ids, e.special_ids, terminal=True)
+                    pieces = [
+                        viz.ansi_token(p, t.id, special=t.kind == "special", choice=c)
+                        for p, t, c in zip(plain, e.tokens, choices, strict=True)
+                    ]
+                head = f"     {viz.pad(r.tokenizer, name_w)}  {len(e):>{count_w}}  "
+                lines = viz.wrap_pieces(
+                    head, pieces, width, widths=[viz.display_width(p) for p in plain]
                 )
-                head = f"     {viz.pad(r.tokenizer, name_w)}  {len(r.explanation):>{count_w}}  "
-                fill = " " * max(0, split_w - viz.display_width(plain))
-                line = head + shown_split
                 if r.note and inline:
-                    line += fill + "  " + r.note
-                    out.append(line)
-                else:
-                    out.append(line)
-                    if r.note:
-                        out.append(" " * len(head) + "-> " + r.note)
+                    fill = " " * max(0, split_w - sum(viz.display_width(p) for p in plain))
+                    lines[-1] += fill + "  " + r.note
+                out += lines
+                if r.note and not inline:
+                    out += textwrap.wrap(
+                        "-> " + r.note,
+                        width,
+                        initial_indent=" " * len(head),
+                        subsequent_indent=" " * (len(head) + 3),
+                        break_long_words=False,
+                        break_on_hyphens=False,
+                    )
             out.append("")
         return "\n".join(out).rstrip() + "\n"
 

@@ -35,6 +35,7 @@ __all__ = [
     "token_rgb",
     "token_rgb_choice",
     "use_color",
+    "wrap_pieces",
     "xterm256",
 ]
 
@@ -255,6 +256,35 @@ def pad(text: str, width: int, align: str = "<") -> str:
     """``text`` padded with spaces to ``width`` terminal columns (``align`` ``<`` or ``>``)."""
     fill = " " * max(0, width - display_width(text))
     return fill + text if align == ">" else text + fill
+
+
+def wrap_pieces(
+    head: str,
+    pieces: Sequence[str],
+    width: int,
+    *,
+    widths: Sequence[int] | None = None,
+) -> list[str]:
+    """``head`` then ``pieces`` (a split's ``[token]`` strings), broken onto continuation
+    lines indented under the first piece when a line would pass ``width`` columns; a piece is
+    never cut. ``widths`` gives each piece's columns when the pieces hold escape codes.
+
+    >>> wrap_pieces("  a  ", ["[one]", "[two]", "[three]"], 16)
+    ['  a  [one][two]', '     [three]']
+    """
+    indent = display_width(head)
+    lines: list[str] = []
+    line, used, n_on_line = head, indent, 0
+    for k, piece in enumerate(pieces):
+        w = widths[k] if widths is not None else display_width(piece)
+        if n_on_line and used + w > width:
+            lines.append(line)
+            line, used, n_on_line = " " * indent, indent, 0
+        line += piece
+        used += w
+        n_on_line += 1
+    lines.append(line)
+    return lines
 
 
 def table(
