@@ -198,7 +198,8 @@ def run_demo(args: argparse.Namespace) -> int:
         + "\n"
     )
 
-    print(f"1. Train a {args.vocab_size}-token byte-level BPE on it, and load two OpenAI ones")
+    heading = f"1. Train a {args.vocab_size}-token byte-level BPE on it, and load two OpenAI ones"
+    print("\n".join(_wrap(heading, width, indent="", subsequent="   ")))
     out = Path(args.out)
     tokenizers = [_train(corpus, args.vocab_size, out, args.quiet, width)]
     openai = []
@@ -210,7 +211,8 @@ def run_demo(args: argparse.Namespace) -> int:
         except TokforgeError:
             continue
 
-    print("\n2. Encode and decode the whole corpus")
+    print()
+    print("\n".join(_wrap("2. Encode and decode the whole corpus", width, indent="")))
     name_w = max(12, *(display_width(t.name) for t in tokenizers))
     print(f"   {'tokenizer':<{name_w}}{'tokens':>9}{'bytes/tok':>11}{'MB/s':>8}  round trip")
     ok = True
@@ -221,9 +223,10 @@ def run_demo(args: argparse.Namespace) -> int:
             f"   {tok.name:<{name_w}}{m['tokens']:>9,}{m['bytes_per_token']:>11.2f}"
             f"{m['encode_mb_s']:>8.1f}  {'exact' if m['round_trip'] else 'MISMATCH'}"
         )
-    print("   (MB/s: encoding speed in megabytes of text per second)")
+    print("\n".join(_wrap("(MB/s: encoding speed in megabytes of text per second)", width)))
 
-    print("\n3. How each tokenizer splits two telling strings")
+    print()
+    print("\n".join(_wrap("3. How each tokenizer splits two telling strings", width, indent="")))
     print("\n".join(_split_lines(tokenizers, width)))
     print("\n".join(_wrap(_WHY, width)))
     if args.long:
@@ -239,11 +242,33 @@ def run_demo(args: argparse.Namespace) -> int:
         return 1
     print("\nEvery decode(encode(text)) == text. Try next:")
     for command, what in _next_steps(out / f"sample-{args.vocab_size}.json", openai):
-        line = f"  {command}"
-        if display_width(line) + 4 + len(what) <= width:
-            line = f"{line:<{width - 4 - len(what)}}  # {what}"
-        print(line)
+        print("\n".join(command_lines(command, what, width)))
     return 0
+
+
+def command_lines(command: str, what: str, width: int) -> list[str]:
+    """A shell command to copy, indented by two, with ``# what`` after it when that fits, and
+    continued with ``\\`` at a space when the command alone passes ``width``.
+
+    >>> [part.strip() for part in command_lines("tokforge info", "the encoding", 40)[0].split("#")]
+    ['tokforge info', 'the encoding']
+    >>> print("\\n".join(command_lines("tokforge compare x -t a.json -t cl100k", "", 30)))
+      tokforge compare x -t \\
+          a.json -t cl100k
+    """
+    line = f"  {command}"
+    if display_width(line) <= width:
+        if what and display_width(line) + 4 + len(what) <= width:
+            line = f"{line:<{width - 4 - len(what)}}  # {what}"
+        return [line]
+    lines = []
+    while display_width(line) > width:
+        cut = line.rfind(" ", 0, width - 1)
+        if cut <= len(line) - len(line.lstrip()):
+            break
+        lines.append(line[:cut] + " \\")
+        line = "      " + line[cut + 1 :]
+    return [*lines, line]
 
 
 def register(subparsers: Subparsers) -> None:

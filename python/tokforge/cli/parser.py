@@ -8,7 +8,7 @@ import argparse
 import difflib
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 __all__ = ["SuggestingParser", "suggestion"]
 
@@ -43,8 +43,9 @@ class SuggestingParser(argparse.ArgumentParser):
     with the closest known one (``tokforge encdoe`` -> "did you mean 'encode'?")."""
 
     def parse_args(  # type: ignore[override]
-        self, args: Sequence[str] | None = None, namespace: Any = None
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:
+        parsed: argparse.Namespace
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             command = _subparsers(self).get(getattr(parsed, "command", None) or "")
