@@ -383,7 +383,8 @@ class ArtifactsReport:
                 f'<section id="{anchor}"><h2>{n}. {html.escape(a.title)}</h2>'
                 f"<p>{html.escape(a.why)}</p>{''.join(rows)}</section>"
             )
-        names = ", ".join(html.escape(n) for n in self.tokenizer_names)
+        quoted = [html.escape(n) for n in self.tokenizer_names]
+        names = " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
         body = (
             f'<div class="tokforge-view tf-artifacts"><style>{viz.CSS}</style>'
             f"<h1>{_TITLE}</h1><p>How {names} split texts that explain common surprises of "
