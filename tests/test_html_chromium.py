@@ -1,7 +1,9 @@
 """The HTML view rendered by a real browser: Debian's ``chromium``, headless (tests/run_all.sh
 installs it). The page must load without console messages, hold one element per token with
-the right id, text and hover data, and be drawn with the tokens' colours. The screenshot goes
-to ``tmp_path``, and to ``docs/img/explain.png`` when ``TOKFORGE_WRITE_DOCS=1``.
+the right id, text and hover data, and be drawn with the tokens' colours; as the browser
+resolves the styles, neighbouring tokens never share a background, on the explain page and on
+the artifacts page, which carries its styles once. The screenshot goes to ``tmp_path``, and to
+``docs/img/explain.png`` when ``TOKFORGE_WRITE_DOCS=1``.
 
 Without chromium these tests skip, unless ``TOKFORGE_REQUIRE_SHARED=1`` (CI), where they fail.
 """
