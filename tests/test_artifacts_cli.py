@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,63 @@ def test_artifacts_extra_strings_only_and_names():
         artifacts([low], only=["nope"])
     with pytest.raises(TokforgeError, match="one name per tokenizer"):
         artifacts([low], names=["a", "b"])
+
+
+class _Page(HTMLParser):
+    """The page's title, its headings, contents links, section ids and row headers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = ""
+        self.h1: list[str] = []
+        self.links: list[str] = []
+        self.sections: list[str] = []
+        self.heads: list[str] = []
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag in ("title", "h1"):
+            self._in = tag
+        elif tag == "a" and a.get("href", "").startswith("#"):
+            self.links.append(a["href"][1:])
+        elif tag == "section":
+            self.sections.append(a.get("id", ""))
+        elif "tf-head" in a.get("class", "").split():
+            self._in = "head"
+            self.heads.append("")
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "title":
+            self.title += data
+        elif self._in == "h1":
+            self.h1.append(data)
+        elif self._in == "head":
+            self.heads[-1] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("title", "h1") or (tag == "div" and self._in == "head"):
+            self._in = None
+
+
+def test_artifacts_page_has_its_styles_once_a_title_contents_and_one_header_per_row():
+    low = tokforge.Tokenizer.from_merges(LOW, pretokenizer="gpt2", name="low")
+    # "low" is one token, "lol" two: the headers must say "1 token" and "2 tokens"
+    report = artifacts([low, low], ["low", "lol"], names=["a", "b"])
+    page = report.to_html()
+    assert page.count(".tokforge-view .tok {") == 1
+    assert page.count("<style>") == 2  # the page's own body margin, and the view's styles
+    parsed = _Page()
+    parsed.feed(page)
+    assert parsed.title == "Tokenization artifacts" and parsed.h1 == ["Tokenization artifacts"]
+    assert parsed.links == parsed.sections and len(parsed.sections) == len(report.results)
+    rows = [r for res in report.results for r in res.rows]
+    assert len(parsed.heads) == len(rows)  # one header per row, not two
+    for head, row in zip(parsed.heads, rows, strict=True):
+        n = len(row.explanation)
+        assert f"{row.tokenizer} · {n} {'token' if n == 1 else 'tokens'}" in head, head
+    assert " 1 tokens" not in page and " 1 token ·" in page and " 2 tokens" in page
+    assert artifacts([low]).to_html(full_page=False).count(".tokforge-view .tok {") == 1
 
 
 def test_artifacts_defaults_to_the_local_openai_encodings(shared_env):

@@ -1,13 +1,16 @@
 """The HTML view rendered by a real browser: Debian's ``chromium``, headless (tests/run_all.sh
 installs it). The page must load without console messages, hold one element per token with
-the right id, text and hover data, and be drawn with the tokens' colours. The screenshot goes
-to ``tmp_path``, and to ``docs/img/explain.png`` when ``TOKFORGE_WRITE_DOCS=1``.
+the right id, text and hover data, and be drawn with the tokens' colours; as the browser
+resolves the styles, neighbouring tokens never share a background, on the explain page and on
+the artifacts page, which carries its styles once. The screenshot goes to ``tmp_path``, and to
+``docs/img/explain.png`` when ``TOKFORGE_WRITE_DOCS=1``.
 
 Without chromium these tests skip, unless ``TOKFORGE_REQUIRE_SHARED=1`` (CI), where they fail.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import struct
@@ -177,3 +180,77 @@ def test_screenshot(page, tmp_path):
         target = REPO / "docs" / "img" / "explain.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, target)
+
+
+# A script added to a copy of a page (the pages themselves carry none): it records each
+# token's computed background, as the browser resolved it, and the number of style sheets
+# holding the token rule, into attributes that --dump-dom then shows.
+_PROBE = """<script>
+window.addEventListener("load", () => {
+  for (const el of document.querySelectorAll(".tok")) {
+    el.setAttribute("data-bg", getComputedStyle(el).backgroundColor);
+  }
+  const sheets = [...document.querySelectorAll("style")]
+    .filter((s) => s.textContent.includes(".tokforge-view .tok {")).length;
+  document.body.setAttribute("data-token-sheets", String(sheets));
+});
+</script>"""
+
+
+class _Rows(HTMLParser):
+    """The ``data-bg`` of the tokens, grouped by their ``tf-text`` line, and the body's
+    ``data-token-sheets``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.sheets = -1
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        classes = a.get("class", "").split()
+        if tag == "body":
+            self.sheets = int(a.get("data-token-sheets", "-1"))
+        elif "tf-text" in classes:
+            self.rows.append([])
+        elif tag == "span" and "tok" in classes:
+            self.rows[-1].append(a["data-bg"])
+
+
+def _rendered_rows(tmp_path: Path, html_text: str) -> _Rows:
+    probed = tmp_path / "probed.html"
+    probed.write_text(html_text.replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+    result = _run_chromium(tmp_path, "--dump-dom", probed.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _console_lines(result.stderr) == []
+    rows = _Rows()
+    rows.feed(result.stdout)
+    return rows
+
+
+def test_adjacent_tokens_differ_in_colour_on_the_rendered_explain_page(tmp_path):
+    cl = tokforge_encoding("cl100k_base")
+    # the same token many times in a row, the text of the documented page, and a sentence
+    # whose neighbours share a terminal colour
+    text = DOC_TEXT + " strawberry" * 5 + "\n" + "How many r's are in strawberry? " * 3
+    rows = _rendered_rows(tmp_path, cl.explain(text).to_html())
+    assert rows.sheets == 1
+    (colours,) = rows.rows
+    assert len(colours) == len(cl.encode(text, allowed_special="all"))
+    assert all(c.startswith("rgb(") for c in colours), colours[:3]
+    same = [(i, c) for i, (c, d) in enumerate(itertools.pairwise(colours)) if c == d]
+    assert same == []
+
+
+def test_artifacts_page_carries_its_styles_once_and_neighbours_differ(tmp_path):
+    from tokforge.inspect.artifacts import artifacts
+
+    cl = tokforge_encoding("cl100k_base")
+    report = artifacts([cl, tokforge_encoding("o200k_base")])
+    html_text = report.to_html()
+    assert html_text.count(".tokforge-view .tok {") == 1
+    rows = _rendered_rows(tmp_path, html_text)
+    assert rows.sheets == 1
+    assert len(rows.rows) == sum(len(r.rows) for r in report.results)
+    for colours in rows.rows:
+        assert all(c != d for c, d in itertools.pairwise(colours)), colours

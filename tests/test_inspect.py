@@ -435,11 +435,12 @@ def test_compare_marks_the_differing_tokens():
     assert c.counts == [3, 3]
     assert c.differing() == [[0, 1], [0, 1]]  # [ab][c] vs [a][bc]; [d] is shared
     text = c.to_text(color=False).splitlines()
-    # boundaries of either tokenizer get a column: "|" where this row has one, " " where not
-    assert text[0].startswith("A") and text[0].endswith("|a b|c|d|")
-    assert text[1].strip() == "^^^ ^"  # under [ab] and [c]
-    assert text[2].startswith("B") and text[2].endswith("|a|b c|d|")
-    assert text[3].strip() == "^ ^^^"  # under [a] and [bc]
+    # each token drawn whole; the rows line up at the boundaries both share (0, 3 and 4)
+    assert text[0].startswith("A") and text[0].endswith("|ab|c|d|")
+    assert text[1].strip() == "^^ ^"  # under [ab] and [c]
+    assert text[2].startswith("B") and text[2].endswith("|a|bc|d|")
+    assert text[3].strip() == "^ ^^"  # under [a] and [bc]
+    assert text[0].index("|d|") == text[2].index("|d|")
     data = json.loads(c.to_json())
     assert [t["differing"] for t in data["tokenizers"]] == [[0, 1], [0, 1]]
     assert _n_token_elements(c.to_html()) == 6

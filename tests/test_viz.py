@@ -3,6 +3,7 @@ matplotlib figure (a real PNG with the expected axes)."""
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import Counter
 from pathlib import Path
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 import tokforge
 from conftest import corpus_text, tiktoken_encoding, tokforge_encoding
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokforge import viz
+from tokforge.inspect import viz as drawing
 from tokforge.inspect.stats import corpus_stats, stats_json, stats_text, text_stats
 
 
@@ -151,3 +155,63 @@ def test_plot_stats_writes_a_png_with_the_expected_axes(tmp_path):
     # every curve ends at 100% of the tokens
     for line in usage.get_lines():
         assert line.get_ydata()[-1] == pytest.approx(100)
+
+
+# ------------------------------------------------------------------- neighbours' colours
+
+_ANSI_BG = re.compile(r"\x1b\[(?:48;5;(\d+)m\x1b\[38;5;16m|1;97;(\d+)m)")
+_HTML_BG = re.compile(r'<span class="tok[^"]*" style="background:(#[0-9a-f]{6})"')
+
+
+def _terminal_backgrounds(painted: str) -> list[str]:
+    """The background of each token in ``to_terminal`` output: a 256-colour index, or the
+    special tokens' basic colour."""
+    return [m.group(1) or f"special {m.group(2)}" for m in _ANSI_BG.finditer(painted)]
+
+
+def _assert_neighbours_differ(tok, text: str) -> None:
+    e = tok.explain(text)
+    terminal = _terminal_backgrounds(e.to_terminal(color=True))
+    page = _HTML_BG.findall(e.to_html())
+    assert len(terminal) == len(page) == len(e)
+    for colours in (terminal, page):
+        same = [i for i in range(1, len(colours)) if colours[i] == colours[i - 1]]
+        assert same == [], (text, [e.tokens[i].text for i in same])
+
+
+def test_the_reported_neighbours_differ_in_the_terminal():
+    cl = tokforge_encoding("cl100k_base")
+    e = cl.explain("How many r's are in strawberry?")
+    colours = dict(zip(e.pieces, _terminal_backgrounds(e.to_terminal(color=True)), strict=True))
+    assert colours["·in"] != colours["·strawberry"]
+    # both ids fall on one entry of the 256-colour palette: the second took its alternate
+    assert drawing.xterm256(drawing.token_rgb(e.ids[5])) == drawing.xterm256(
+        drawing.token_rgb(e.ids[6])
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([" strawberry", " in", "a", " ", "\n", "123", "日", "<|endoftext|>"])
+        | st.text(max_size=8),
+        max_size=40,
+    )
+)
+def test_adjacent_tokens_differ_in_colour_for_random_texts(parts):
+    _assert_neighbours_differ(tokforge_encoding("cl100k_base"), "".join(parts))
+
+
+def test_adjacent_tokens_differ_in_colour_on_corpus_text():
+    o2 = tokforge_encoding("o200k_base")
+    for name in ("en_docs", "code_py"):
+        _assert_neighbours_differ(o2, corpus_text(name)[:20_000])
+
+
+def test_a_token_keeps_its_colour_unless_its_neighbour_has_it():
+    cl = tokforge_encoding("cl100k_base")
+    e = cl.explain(" strawberry" * 4 + " in")
+    page = _HTML_BG.findall(e.to_html())
+    own = viz.token_css(e.ids[0])
+    assert page[0] == page[2] == own and page[1] == page[3] != own
+    assert page[4] == viz.token_css(e.ids[4])

@@ -18,6 +18,7 @@ from ..serve import command as serve
 from . import basic, bench, dataset, demo, interop, model, nn, train
 from . import inspect as inspect_commands
 from .options import fail
+from .parser import SuggestingParser
 
 __all__ = ["build_parser", "main"]
 
@@ -26,7 +27,7 @@ _GROUPS = (basic, demo, train, dataset, inspect_commands, bench, nn, model, serv
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="tokforge",
         description="Rust-accelerated BPE: encode, decode, train, inspect, benchmark.",
     )

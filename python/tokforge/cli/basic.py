@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 
 from ..encodings import resolve_tokenizer
@@ -90,8 +91,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return 0
+    width = max(60, shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 80)
+    if info["merges"] is None:
+        info["merges"] = "(rank file: merges follow the ranks)"
     for k, v in info.items():
-        print(f"{k:16} {v}")
+        shown = str(v)
+        if k == "pattern" and len(shown) > width - 17:
+            shown = shown[: width - 18] + "…"
+        print(f"{k:16} {shown}")
+    if len(str(info["pattern"])) > width - 17:
+        print("(the full pattern: tokforge info --json)")
     return 0
 
 

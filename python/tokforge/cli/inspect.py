@@ -207,8 +207,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         if as_json:
             _emit(args, _json([e.to_dict() for e in shown]))
         else:
+            what = "a regular expression" if args.regex else "a substring"
+            if not found:
+                _emit(args, f"No token of {tok.name} has {args.find!r} as {what}.")
+                return 0
             more = f" (first {len(shown)})" if len(found) > len(shown) else ""
-            _emit(args, f"{len(found)} tokens match{more}\n" + _entries_table(shown))
+            matches = "1 token matches" if len(found) == 1 else f"{len(found)} tokens match"
+            _emit(args, f"{matches}{more}\n" + _entries_table(shown))
         return 0
 
     if args.longest is not None:

@@ -217,6 +217,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
     ),
 )
 
+_TITLE = "Tokenization artifacts"
+
 _EXTRA = Artifact(
     "yours",
     "Your strings",
@@ -264,8 +266,10 @@ class ArtifactsReport:
 
     def to_text(self, color: bool | str | None = False, width: int = 100) -> str:
         """Each artifact: its title and reason, then per text one row per tokenizer with the
-        token count, the split and the note (the notes of an artifact go on their own lines
-        when its rows would pass ``width`` columns)."""
+        token count, the split and the note. Lines stay within ``width`` columns: the notes
+        of an artifact go on their own lines when its rows would pass it, a long split goes on
+        on indented lines (never cutting a token), and a long text is shortened between words
+        with an ellipsis (its split shows it whole)."""
         colored = viz.use_color(color)
         name_w = max(viz.display_width(n) for n in self.tokenizer_names)
         out: list[str] = []
@@ -288,22 +292,36 @@ class ArtifactsReport:
                 key = (r.label, r.text)
                 if key != current:
                     current = key
-                    shown = repr(r.text)
-                    out.append(f"   {r.label}: {shown}" if r.label else f"   {shown}")
-                plain = r.explanation.to_text().replace("\n", "")
-                shown_split = (
-                    r.explanation.to_terminal(color=True).replace("\n", "") if colored else plain
+                    shown = f"{r.label}: {r.text!r}" if r.label else repr(r.text)
+                    if viz.display_width(shown) > width - 3:
+                        shown = textwrap.shorten(shown, width - 3, placeholder="…")
+                    out.append("   " + shown)
+                e = r.explanation
+                plain = [f"[{viz.printable(t.bytes)}]" for t in e.tokens]
+                pieces = plain
+                if colored:
+                    choices = viz.colour_choices(e.ids, e.special_ids, terminal=True)
+                    pieces = [
+                        viz.ansi_token(p, t.id, special=t.kind == "special", choice=c)
+                        for p, t, c in zip(plain, e.tokens, choices, strict=True)
+                    ]
+                head = f"     {viz.pad(r.tokenizer, name_w)}  {len(e):>{count_w}}  "
+                lines = viz.wrap_pieces(
+                    head, pieces, width, widths=[viz.display_width(p) for p in plain]
                 )
-                head = f"     {viz.pad(r.tokenizer, name_w)}  {len(r.explanation):>{count_w}}  "
-                fill = " " * max(0, split_w - viz.display_width(plain))
-                line = head + shown_split
                 if r.note and inline:
-                    line += fill + "  " + r.note
-                    out.append(line)
-                else:
-                    out.append(line)
-                    if r.note:
-                        out.append(" " * len(head) + "-> " + r.note)
+                    fill = " " * max(0, split_w - sum(viz.display_width(p) for p in plain))
+                    lines[-1] += fill + "  " + r.note
+                out += lines
+                if r.note and not inline:
+                    out += textwrap.wrap(
+                        "-> " + r.note,
+                        width,
+                        initial_indent=" " * len(head),
+                        subsequent_indent=" " * (len(head) + 3),
+                        break_long_words=False,
+                        break_on_hyphens=False,
+                    )
             out.append("")
         return "\n".join(out).rstrip() + "\n"
 
@@ -335,27 +353,46 @@ class ArtifactsReport:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def to_html(self, *, full_page: bool = True) -> str:
-        """Each artifact as a section: title, reason, and every split coloured by id."""
+        """A title, a table of contents, then each artifact as a section: title, reason, and
+        per text one row per tokenizer (one header: tokenizer, token count, note) with the
+        split coloured by id. The styles are included once."""
         import html
 
+        toc = []
         sections = []
-        for res in self.results:
+        for n, res in enumerate(self.results, 1):
             a = res.artifact
+            anchor = f"artifact-{html.escape(a.key)}"
+            toc.append(f'<li><a href="#{anchor}">{html.escape(a.title)}</a></li>')
             rows = []
+            current = None
             for r in res.rows:
-                label = f"{html.escape(r.label)} · " if r.label else ""
+                key = (r.label, r.text)
+                if key != current:
+                    current = key
+                    label = f"{html.escape(r.label)}: " if r.label else ""
+                    shown = html.escape(repr(r.text))
+                    rows.append(f'<div class="tf-sample">{label}<code>{shown}</code></div>')
+                note = f" · {html.escape(r.note)}" if r.note else ""
                 rows.append(
-                    f'<div class="tf-row"><div class="tf-head">{label}<b>'
-                    f"{html.escape(r.tokenizer)}</b> · {len(r.explanation)} tokens · "
-                    f"{html.escape(r.note)}</div>{explanation_html(r.explanation, ids=False)}"
-                    "</div>"
+                    f'<div class="tf-row"><div class="tf-head"><b>{html.escape(r.tokenizer)}</b>'
+                    f" · {viz.plural(len(r.explanation), 'token')}{note}</div>"
+                    f"{explanation_html(r.explanation, ids=False, head=False, css=False)}</div>"
                 )
             sections.append(
-                f"<section><h3>{html.escape(a.title)}</h3><p>{html.escape(a.why)}</p>"
-                f"{''.join(rows)}</section>"
+                f'<section id="{anchor}"><h2>{n}. {html.escape(a.title)}</h2>'
+                f"<p>{html.escape(a.why)}</p>{''.join(rows)}</section>"
             )
-        body = '<div style="font-family: system-ui, sans-serif">' + "".join(sections) + "</div>"
-        return viz.html_page("tokforge artifacts", body) if full_page else body
+        quoted = [html.escape(n) for n in self.tokenizer_names]
+        names = " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+        body = (
+            f'<div class="tokforge-view tf-artifacts"><style>{viz.CSS}</style>'
+            f"<h1>{_TITLE}</h1><p>How {names} split texts that explain common surprises of "
+            "language models. Hover a token for its id and bytes.</p>"
+            f'<nav class="tf-toc"><h2>Contents</h2><ol>{"".join(toc)}</ol></nav>'
+            f"{''.join(sections)}</div>"
+        )
+        return viz.html_page(_TITLE, body) if full_page else body
 
     def _repr_html_(self) -> str:
         return self.to_html(full_page=False)

@@ -1,8 +1,18 @@
-"""Several tokenizers' splits of one text, side by side (:func:`compare`)."""
+"""Several tokenizers' splits of one text, side by side (:func:`compare`): each row draws its
+own tokens whole, and the rows line up where every tokenizer has a boundary.
+
+>>> from tokforge import Tokenizer
+>>> a = Tokenizer.from_merges([(97, 98)], pretokenizer="none", name="a")
+>>> b = Tokenizer.from_merges([(98, 99)], pretokenizer="none", name="b")
+>>> print(compare([a, b], "abcd").to_text())
+a          3  |ab|c|d|
+               ^^ ^
+b          3  |a|bc|d|
+               ^ ^^
+"""
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,22 +28,6 @@ if TYPE_CHECKING:
 import html
 
 from .explanation import Explanation, explain, token_spans_html
-
-
-def _token_of_char(starts: list[int], spans: list[tuple[int, int]]) -> list[int]:
-    """For each character (given its byte offsets ``starts``, plus the end), the position of
-    the token holding its first byte.
-
-    >>> _token_of_char([0, 1, 4, 5], [(0, 2), (2, 4), (4, 5)])
-    [0, 0, 2]
-    """
-    out = []
-    t = 0
-    for c in range(len(starts) - 1):
-        while spans[t][1] <= starts[c]:
-            t += 1
-        out.append(t)
-    return out
 
 
 @dataclass
@@ -71,59 +65,69 @@ class Comparison:
         return out
 
     def to_text(self, color: bool | str | None = False) -> str:
-        """The splits on aligned rows: the characters line up across tokenizers and ``|``
-        marks a token boundary (``¦`` one inside a character). Without colour a ``^`` line
-        under a row marks its differing tokens; with colour tokens are coloured by id and the
-        differing ones underlined."""
+        """One row per tokenizer, each token drawn whole between ``|`` marks. The rows line
+        up at the boundaries every tokenizer shares: between two of them each row's tokens
+        are padded to the same width. Without colour a ``^`` line under a row marks its
+        differing tokens; with colour tokens are coloured by id (neighbours never alike) and
+        the differing ones underlined."""
         colored = viz.use_color(color)
-        data = self.text.encode("utf-8")
-        # character start offsets in bytes
-        starts = []
-        pos = 0
-        for ch in self.text:
-            starts.append(pos)
-            pos += len(ch.encode("utf-8"))
-        starts.append(len(data))
-        bounds = [{a for a, _ in s} | {len(data)} for s in self._spans]
+        n_bytes = len(self.text.encode("utf-8"))
+        shared = set.intersection(*({a for a, _ in s} | {n_bytes} for s in self._spans))
+        shared.add(0)
+        # each row's tokens grouped into segments between shared boundaries
+        segments: list[list[list[int]]] = []
+        for spans in self._spans:
+            row: list[list[int]] = []
+            for i, (a, _) in enumerate(spans):
+                if a in shared or not row:
+                    row.append([])
+                row[-1].append(i)
+            segments.append(row)
+        texts = [[t.text for t in e.tokens] for e in self.explanations]
+        n_segments = len(segments[0]) if segments else 0
+        seg_w = [
+            max(
+                sum(viz.display_width(texts[k][i]) for i in segments[k][j])
+                + len(segments[k][j])
+                - 1
+                for k in range(len(segments))
+            )
+            for j in range(n_segments)
+        ]
         differing = self.differing()
         names = [e.tokenizer_name for e in self.explanations]
         name_w = max([viz.display_width(n) for n in names] + [9])
         count_w = max(len(str(c)) for c in self.counts) if self.counts else 1
         out = []
         for k, e in enumerate(self.explanations):
-            token_at = _token_of_char(starts, self._spans[k])
             diff = set(differing[k])
-            # cells: (text, token position or None for a boundary mark)
-            cells: list[tuple[str, int | None]] = []
-            for c, ch in enumerate(self.text):
-                lo, hi = starts[c], starts[c + 1]
-                t = token_at[c]
-                if any(lo in bs for bs in bounds):
-                    cells.append(("|", None) if lo in bounds[k] else (" ", t))
-                cells.append((viz.printable(ch.encode("utf-8")), t))
-                if any(lo < b < hi for bs in bounds for b in bs):
-                    cells.append(("¦", None) if any(lo < b < hi for b in bounds[k]) else (" ", t))
-            cells.append(("|", None))
+            choices = viz.colour_choices(e.ids, e.special_ids, terminal=True)
             prefix = f"{viz.pad(e.tokenizer_name, name_w)}  {len(e.tokens):>{count_w}}  "
-            if colored:
-                row = []
-                for t, group in itertools.groupby(cells, key=lambda cell: cell[1]):
-                    text = "".join(g for g, _ in group)
-                    if t is None:
-                        row.append(text)
-                        continue
-                    info = e.tokens[t]
-                    shown = viz.ansi_token(text, info.id, special=info.kind == "special")
-                    row.append(viz.ansi_mark(shown) if t in diff else shown)
-                out.append(prefix + "".join(row))
-            else:
-                out.append(prefix + "".join(g for g, _ in cells))
-                if diff:
-                    marks = "".join(
-                        ("^" if t is not None and t in diff else " ") * viz.display_width(g)
-                        for g, t in cells
-                    )
-                    out.append(" " * len(prefix) + marks.rstrip())
+            row_parts = ["|"]
+            marks = [" "]
+            for j, seg in enumerate(segments[k]):
+                used = 0
+                for n, i in enumerate(seg):
+                    if n:
+                        row_parts.append("|")
+                        marks.append(" ")
+                    shown = texts[k][i]
+                    w = viz.display_width(shown)
+                    used += w + (1 if n else 0)
+                    marks.append(("^" if i in diff else " ") * w)
+                    if colored:
+                        t = e.tokens[i]
+                        shown = viz.ansi_token(
+                            shown, t.id, special=t.kind == "special", choice=choices[i]
+                        )
+                        if i in diff:
+                            shown = viz.ansi_mark(shown)
+                    row_parts.append(shown)
+                row_parts.append(" " * (seg_w[j] - used) + "|")
+                marks.append(" " * (seg_w[j] - used + 1))
+            out.append(prefix + "".join(row_parts))
+            if diff and not colored:
+                out.append(" " * len(prefix) + "".join(marks).rstrip())
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,7 +187,7 @@ def comparison_html(comparison: Comparison) -> str:
     for e, differs in zip(comparison.explanations, comparison.differing(), strict=True):
         rows.append(
             f'<div class="tf-row"><div class="tf-head"><b>{html.escape(e.tokenizer_name)}</b>'
-            f" · {len(e.tokens)} tokens</div>"
+            f" · {viz.plural(len(e.tokens), 'token')}</div>"
             f'<div class="tf-text">{token_spans_html(e, frozenset(differs))}</div></div>'
         )
     return f'<div class="tokforge-view"><style>{viz.CSS}</style>{"".join(rows)}</div>'

@@ -88,6 +88,11 @@ class Explanation(Sequence[TokenInfo]):
         return [t.id for t in self.tokens]
 
     @property
+    def special_ids(self) -> set[int]:
+        """The ids of the special tokens in the text."""
+        return {t.id for t in self.tokens if t.kind == "special"}
+
+    @property
     def pieces(self) -> list[str]:
         """Each token's printable form."""
         return [t.text for t in self.tokens]
@@ -101,8 +106,8 @@ class Explanation(Sequence[TokenInfo]):
         """``cl100k_base: 3 tokens, 10 characters, 10 bytes (3.33 characters per token)``."""
         per = len(self.text) / len(self.tokens) if self.tokens else 0.0
         return (
-            f"{self.tokenizer_name or 'tokenizer'}: {len(self.tokens)} tokens, "
-            f"{len(self.text)} characters, {self.n_bytes} bytes "
+            f"{self.tokenizer_name or 'tokenizer'}: {viz.plural(len(self.tokens), 'token')}, "
+            f"{viz.plural(len(self.text), 'character')}, {viz.plural(self.n_bytes, 'byte')} "
             f"({per:.2f} characters per token)"
         )
 
@@ -117,11 +122,15 @@ class Explanation(Sequence[TokenInfo]):
         falls back to :meth:`to_text`."""
         if not viz.use_color(color):
             return self.to_text()
+        choices = viz.colour_choices(self.ids, self.special_ids, terminal=True)
         return "".join(
             viz.ansi_token(
-                viz.printable(t.bytes, newline="\n"), t.id, special=t.kind == "special"
+                viz.printable(t.bytes, newline="\n"),
+                t.id,
+                special=t.kind == "special",
+                choice=choice,
             ).replace("\n\x1b[0m", "\x1b[0m\n")
-            for t in self.tokens
+            for t, choice in zip(self.tokens, choices, strict=True)
         )
 
     def to_table(self) -> str:
@@ -225,14 +234,18 @@ def explain(
 
 
 def token_spans_html(explanation: Explanation, differs: frozenset[int] = frozenset()) -> str:
+    """One ``<span class="tok">`` per token, each on its id's colour unless the token before
+    it is drawn in that colour (then on the alternate: see :func:`tokforge.inspect.viz.
+    colour_choices`), so that neighbours never look like one token."""
     parts = []
-    for t in explanation.tokens:
+    choices = viz.colour_choices(explanation.ids, explanation.special_ids)
+    for t, choice in zip(explanation.tokens, choices, strict=True):
         classes = ["tok"]
-        style = ""
         if t.kind == "special":
             classes.append("special")
+            style = f' style="background:{viz.SPECIAL_CSS[choice]}"'
         else:
-            style = f' style="background:{viz.token_css(t.id)}"'
+            style = f' style="background:{viz.token_css(t.id, choice)}"'
         if t.partial:
             classes.append("partial")
         if t.index in differs:
@@ -248,15 +261,22 @@ def token_spans_html(explanation: Explanation, differs: frozenset[int] = frozens
     return "".join(parts)
 
 
-def explanation_html(explanation: Explanation, *, ids: bool = True) -> str:
+def explanation_html(
+    explanation: Explanation, *, ids: bool = True, head: bool = True, css: bool = True
+) -> str:
     """The HTML fragment of one explained text: a header (tokenizer, counts), one ``<span
     class="tok">`` per token coloured by id (hovering shows id, bytes and character span),
-    and the id list. Styles are scoped under ``.tokforge-view`` and included, so the fragment
-    can be dropped into a notebook cell or a page."""
+    and the id list. Styles are scoped under ``.tokforge-view`` and included (unless
+    ``css=False``, for a page that carries them once), so the fragment can be dropped into a
+    notebook cell or a page. ``ids=False`` leaves out the id list and legend, ``head=False``
+    the header."""
     e = explanation
-    head = (
-        f"<b>{html.escape(e.tokenizer_name or 'tokenizer')}</b> · {len(e.tokens)} tokens · "
-        f"{len(e.text)} characters · {e.n_bytes} bytes"
+    head_html = (
+        f'<div class="tf-head"><b>{html.escape(e.tokenizer_name or "tokenizer")}</b> · '
+        f"{viz.plural(len(e.tokens), 'token')} · {viz.plural(len(e.text), 'character')} · "
+        f"{viz.plural(e.n_bytes, 'byte')}</div>"
+        if head
+        else ""
     )
     id_line = f'<div class="tf-ids">{e.ids}</div>' if ids else ""
     legend = (
@@ -266,8 +286,8 @@ def explanation_html(explanation: Explanation, *, ids: bool = True) -> str:
         if ids
         else ""
     )
+    style = f"<style>{viz.CSS}</style>" if css else ""
     return (
-        f'<div class="tokforge-view"><style>{viz.CSS}</style>'
-        f'<div class="tf-head">{head}</div>'
+        f'<div class="tokforge-view">{style}{head_html}'
         f'<div class="tf-text">{token_spans_html(e)}</div>{id_line}{legend}</div>'
     )

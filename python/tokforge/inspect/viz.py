@@ -13,23 +13,30 @@ import html
 import os
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import IO, Any
 
 __all__ = [
     "CSS",
     "GLYPHS",
+    "SPECIAL_CSS",
+    "alternate_rgb",
     "ansi_dim",
     "ansi_mark",
     "ansi_token",
+    "colour_choices",
     "display_width",
     "html_page",
     "pad",
+    "plural",
     "printable",
     "table",
     "token_css",
     "token_rgb",
+    "token_rgb_choice",
     "use_color",
+    "wrap_pieces",
+    "xterm256",
 ]
 
 #: How invisible characters are drawn inside a token. A space is a middle dot (as in editors
@@ -106,27 +113,96 @@ def token_rgb(token_id: int) -> tuple[int, int, int]:
     return round(r * 255), round(g * 255), round(b * 255)
 
 
-def token_css(token_id: int) -> str:
-    """:func:`token_rgb` as a CSS colour (``#rrggbb``)."""
-    r, g, b = token_rgb(token_id)
+def alternate_rgb(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The colour's opposite hue at the same lightness (saturation at least 0.5): as readable
+    under black text, and never the same colour. A token takes it instead of its own colour
+    when the token just before it is drawn in that colour (see :func:`colour_choices`)."""
+    h, light, sat = colorsys.rgb_to_hls(*(c / 255 for c in rgb))
+    r, g, b = colorsys.hls_to_rgb((h + 0.5) % 1.0, light, max(sat, 0.5))
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+def _third_rgb(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    h, light, sat = colorsys.rgb_to_hls(*(c / 255 for c in rgb))
+    r, g, b = colorsys.hls_to_rgb((h + 1 / 3) % 1.0, light, max(sat, 0.5))
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+def token_rgb_choice(token_id: int, choice: int = 0) -> tuple[int, int, int]:
+    """The token's own colour (``choice`` 0, :func:`token_rgb`), its alternate (1,
+    :func:`alternate_rgb`) or a third hue (2), for when both others equal the neighbour's."""
+    rgb = token_rgb(token_id)
+    if choice == 1:
+        return alternate_rgb(rgb)
+    if choice >= 2:
+        return _third_rgb(rgb)
+    return rgb
+
+
+def _rgb_key(rgb: tuple[int, int, int]) -> object:
+    return rgb
+
+
+def colour_choices(
+    ids: Sequence[int],
+    specials: Container[int] = frozenset(),
+    *,
+    terminal: bool = False,
+) -> list[int]:
+    """Which colour each token of a sequence is drawn in, so that neighbours never share one:
+    0 for the token's own colour (the same id has it everywhere), 1 for the alternate, 2 for
+    a third hue, taken only when the token drawn just before has the colour that would come
+    first. With ``terminal=True`` colours count as equal when they fall on the same entry of
+    the 256-colour palette (:func:`xterm256`). Special tokens (``specials``) alternate between
+    their two styles.
+
+    >>> colour_choices([15717, 15717, 15717, 42])
+    [0, 1, 0, 0]
+    """
+    key: Callable[[tuple[int, int, int]], object] = xterm256 if terminal else _rgb_key
+    out: list[int] = []
+    previous: object = None
+    for t in ids:
+        if t in specials:
+            choice = 1 if previous == ("special", 0) else 0
+            previous = ("special", choice)
+            out.append(choice)
+            continue
+        for choice in (0, 1, 2):
+            k = key(token_rgb_choice(t, choice))
+            if k != previous:
+                break
+        previous = k
+        out.append(choice)
+    return out
+
+
+def token_css(token_id: int, choice: int = 0) -> str:
+    """:func:`token_rgb` (or the ``choice`` of :func:`token_rgb_choice`) as a CSS colour
+    (``#rrggbb``)."""
+    r, g, b = token_rgb_choice(token_id, choice)
     return f"#{r:02x}{g:02x}{b:02x}"
 
+
+#: The two backgrounds of special tokens in HTML (white bold text on them).
+SPECIAL_CSS = ("#24292f", "#6639ba")
 
 _CUBE = (0, 95, 135, 175, 215, 255)  # the levels of xterm's 6x6x6 colour cube
 
 
-def _xterm256(rgb: tuple[int, int, int]) -> int:
+def xterm256(rgb: tuple[int, int, int]) -> int:
     """The nearest colour of the xterm 256-colour cube (indices 16..231)."""
     r, g, b = (min(range(6), key=lambda i: abs(_CUBE[i] - v)) for v in rgb)
     return 16 + 36 * r + 6 * g + b
 
 
-def ansi_token(text: str, token_id: int, *, special: bool = False) -> str:
+def ansi_token(text: str, token_id: int, *, special: bool = False, choice: int = 0) -> str:
     """``text`` on the token's background colour, in black, for a 256-colour terminal (special
-    tokens are drawn reversed: white on black, bold)."""
+    tokens are drawn reversed: white on black, bold, or on purple as ``choice`` 1).
+    ``choice`` picks the colour as :func:`colour_choices` says, so that neighbours differ."""
     if special:
-        return f"\x1b[1;97;40m{text}\x1b[0m"
-    return f"\x1b[48;5;{_xterm256(token_rgb(token_id))}m\x1b[38;5;16m{text}\x1b[0m"
+        return f"\x1b[1;97;{45 if choice else 40}m{text}\x1b[0m"
+    return f"\x1b[48;5;{xterm256(token_rgb_choice(token_id, choice))}m\x1b[38;5;16m{text}\x1b[0m"
 
 
 def ansi_mark(text: str) -> str:
@@ -167,10 +243,48 @@ def display_width(text: str) -> int:
     return width
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``n`` and the noun, singular for one: ``1 token``, ``3 tokens``, ``0 tokens``.
+
+    >>> plural(1, "token"), plural(2, "match", "matches")
+    ('1 token', '2 matches')
+    """
+    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
+
+
 def pad(text: str, width: int, align: str = "<") -> str:
     """``text`` padded with spaces to ``width`` terminal columns (``align`` ``<`` or ``>``)."""
     fill = " " * max(0, width - display_width(text))
     return fill + text if align == ">" else text + fill
+
+
+def wrap_pieces(
+    head: str,
+    pieces: Sequence[str],
+    width: int,
+    *,
+    widths: Sequence[int] | None = None,
+) -> list[str]:
+    """``head`` then ``pieces`` (a split's ``[token]`` strings), broken onto continuation
+    lines indented under the first piece when a line would pass ``width`` columns; a piece is
+    never cut. ``widths`` gives each piece's columns when the pieces hold escape codes.
+
+    >>> wrap_pieces("  a  ", ["[one]", "[two]", "[three]"], 16)
+    ['  a  [one][two]', '     [three]']
+    """
+    indent = display_width(head)
+    lines: list[str] = []
+    line, used, n_on_line = head, indent, 0
+    for k, piece in enumerate(pieces):
+        w = widths[k] if widths is not None else display_width(piece)
+        if n_on_line and used + w > width:
+            lines.append(line)
+            line, used, n_on_line = " " * indent, indent, 0
+        line += piece
+        used += w
+        n_on_line += 1
+    lines.append(line)
+    return lines
 
 
 def table(
@@ -237,6 +351,11 @@ CSS = """
 .tokforge-view .tf-ids { font-family: ui-monospace, monospace; font-size: 13px; color: #57606a; }
 .tokforge-view .tf-row { margin-bottom: .8em; }
 .tokforge-view .tf-legend { font-size: 12px; color: #8c959f; margin-top: .6em; }
+.tokforge-view .tf-sample { margin: .8em 0 .3em; font-size: 14px; }
+.tokforge-view .tf-row .tokforge-view .tf-text { margin: 0; }
+.tokforge-view h1 { font-size: 24px; }
+.tokforge-view h2 { font-size: 18px; margin-top: 1.4em; }
+.tokforge-view .tf-toc ol { margin: 0; line-height: 1.6; }
 .tokforge-view .tok.differs { text-decoration: underline 2px #cf222e; text-underline-offset: 4px; }
 """
 

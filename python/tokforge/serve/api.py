@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import colorsys
 import itertools
 import logging
 import os
@@ -45,7 +44,7 @@ from ..encodings import get_encoding, resolve_tokenizer
 from ..errors import TokforgeError
 from ..inspect import explain, find_tokens, lineage, longest_tokens
 from ..inspect.artifacts import artifacts as build_artifacts
-from ..inspect.viz import printable, token_rgb
+from ..inspect.viz import SPECIAL_CSS, alternate_rgb, printable, token_rgb
 from ..nn import Config, Transformer, init_params, sampling_distribution
 from ..nn.trace import record
 from ..registry import find_rank_file, list_encoding_names
@@ -80,7 +79,7 @@ MAX_EXTRA_CHARS = 2000
 MAX_VOCAB_RESULTS = 500
 
 # Special tokens are drawn white on dark; two in a row alternate between these two.
-_SPECIAL_COLOURS = ("#24292f", "#6639ba")
+_SPECIAL_COLOURS = SPECIAL_CSS
 _PRESETS = ("gpt2", "cl100k", "o200k", "whitespace", "none")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -155,14 +154,6 @@ def _css(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-def _alt_rgb(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
-    """The token colour's opposite hue at the same lightness and saturation: as readable under
-    black text, and never the same colour."""
-    h, light, sat = colorsys.rgb_to_hls(*(c / 255 for c in rgb))
-    r, g, b = colorsys.hls_to_rgb((h + 0.5) % 1.0, light, max(sat, 0.5))
-    return round(r * 255), round(g * 255), round(b * 255)
-
-
 def token_colours(token_id: int, special: bool) -> tuple[str, str]:
     """``(main, alternate)`` CSS colours of a token: the main one is the colour tokforge gives
     the id everywhere (:func:`tokforge.inspect.viz.token_rgb`); the alternate is used when the token
@@ -176,7 +167,7 @@ def token_colours(token_id: int, special: bool) -> tuple[str, str]:
     if special:
         return _SPECIAL_COLOURS
     rgb = token_rgb(token_id)
-    return _css(rgb), _css(_alt_rgb(rgb))
+    return _css(rgb), _css(alternate_rgb(rgb))
 
 
 def _colour(ids: Sequence[int], specials: set[int]) -> tuple[dict[str, list[str]], list[int]]:
