@@ -1,10 +1,10 @@
-"""The presets' hand-written scanners (rust/src/scan) split exactly like the preset regexes in the
-`regex` module, on hypothesis text over the hard cases and over every assigned character, and on
-the 1 MB worst cases, where they must also stay fast (fancy-regex and tiktoken overflow their
-backtracking stack on ``"x" + " " * 1_000_000 + "y"``).
+"""The presets' hand-written scanners (rust/src/pretokenize/scan) split exactly like the preset
+regexes in the `regex` module, on hypothesis text over the hard cases and over every assigned
+character, and on the 1 MB worst cases, where they must also stay fast (fancy-regex and tiktoken
+overflow their backtracking stack on ``"x" + " " * 1_000_000 + "y"``).
 
-The Rust tests in rust/src/scan/tests.rs hold the same scanners against fancy-regex on the whole
-shared corpora; tests/test_pretokenize.py does so from Python against `regex`."""
+The Rust tests in rust/src/pretokenize/scan/tests.rs hold the same scanners against fancy-regex on
+the whole shared corpora; tests/test_pretokenize.py does so from Python against `regex`."""
 
 from __future__ import annotations
 

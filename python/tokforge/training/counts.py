@@ -5,7 +5,7 @@ pieces (one file, one machine each), adding the counts, and training on the sum 
 the merges that training on all of it at once gives, whatever the sharding. Counting is the
 part that grows with the corpus; the sum grows only with the number of distinct pretokens.
 
-A counts file (``.counts``, format described in ``rust/src/counts.rs``) is binary and compact:
+A counts file (``.counts``, format described in ``rust/src/io/counts.rs``) is binary and compact:
 a magic, a version, a JSON header recording the pretokenizer (as the tokforge JSON records it),
 the special tokens and the corpus totals, then the pretokens sorted by bytes with their ``u64``
 counts (prefix-compressed), and a CRC-32. Counts made with different pretokenizers or special
