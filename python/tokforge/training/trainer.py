@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, overload
+from typing import TYPE_CHECKING, Any, TypedDict, Union, overload
 
 from .. import _core
 from ..errors import TokforgeError, VocabError
@@ -39,6 +39,9 @@ from ..reference import render as _render
 from ..reference import trace as _trace_lines
 from ..registry import PRESETS
 from ..tokenizer import Tokenizer
+
+if TYPE_CHECKING:  # Unpack is in typing from Python 3.11; only the type checker reads it here
+    from typing_extensions import Unpack
 
 __all__ = [
     "TrainResult",
@@ -701,45 +704,33 @@ def train_merges_from_counter(
     return result
 
 
+class TrainOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`train`, for its two typed call forms."""
+
+    pattern: str | None
+    pretokenizer: str | None
+    special_tokens: Sequence[str] | Mapping[str, int] | None
+    min_frequency: int
+    max_token_bytes: int | None
+    num_threads: int | None
+    progress: bool | Callable[[str, int, int | None], None]
+    text_field: str
+    errors: str
+    trace: int
+    name: str
+    byte_fallback: bool
+    character_coverage: float | None
+
+
 @overload
 def train(
-    texts_or_files: Corpus,
-    vocab_size: int,
-    *,
-    pattern: str | None = ...,
-    pretokenizer: str | None = ...,
-    special_tokens: Sequence[str] | Mapping[str, int] | None = ...,
-    min_frequency: int = ...,
-    max_token_bytes: int | None = ...,
-    num_threads: int | None = ...,
-    progress: bool | Callable[[str, int, int | None], None] = ...,
-    text_field: str = ...,
-    errors: str = ...,
-    trace: int = ...,
-    name: str = ...,
-    byte_fallback: bool = ...,
-    character_coverage: float | None = ...,
+    texts_or_files: Corpus, vocab_size: int, **options: Unpack[TrainOptions]
 ) -> Tokenizer: ...
 
 
 @overload
 def train(
-    texts_or_files: Corpus,
-    vocab_size: Sequence[int],
-    *,
-    pattern: str | None = ...,
-    pretokenizer: str | None = ...,
-    special_tokens: Sequence[str] | Mapping[str, int] | None = ...,
-    min_frequency: int = ...,
-    max_token_bytes: int | None = ...,
-    num_threads: int | None = ...,
-    progress: bool | Callable[[str, int, int | None], None] = ...,
-    text_field: str = ...,
-    errors: str = ...,
-    trace: int = ...,
-    name: str = ...,
-    byte_fallback: bool = ...,
-    character_coverage: float | None = ...,
+    texts_or_files: Corpus, vocab_size: Sequence[int], **options: Unpack[TrainOptions]
 ) -> list[Tokenizer]: ...
 
 
