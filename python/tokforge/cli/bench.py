@@ -73,8 +73,8 @@ def _announce(args: argparse.Namespace, files: list[str], modes: tuple[str, ...]
     quick = "" if args.quick else "; --quick for a first look in well under a minute"
     print(
         f"benchmarking {len(installed)} libraries on {len(files)} file(s), "
-        f"{sum(sizes) / 1e6:.2f} MB, {' + '.join(modes)}: roughly {harness.duration(est)} "
-        f"or less{quick}",
+        f"{sum(sizes) / 1e6:.2f} MB, {' + '.join(modes)}: roughly {harness.duration(est)}"
+        f"{quick}",
         file=sys.stderr,
         flush=True,
     )
