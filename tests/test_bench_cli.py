@@ -163,3 +163,22 @@ def test_the_estimate_grows_with_the_work():
     assert estimate_seconds(1, 1_000_000, cold_repeat=5) > estimate_seconds(1, 1_000_000)
     assert estimate_seconds(1, 1, modes=("warm",)) < 0.01
     assert duration(3) == "5 s" and duration(62) == "60 s" and duration(600) == "10 min"
+
+
+def test_tiktoken_reads_the_bundled_rank_file_through_a_plain_copy(text_file, monkeypatch, capsys):
+    """With no local rank file, the target is the bundled .gz; tiktoken (which opens a plain
+    .tiktoken path) is given a checked, uncompressed copy in the temp folder."""
+    pytest.importorskip("tiktoken")
+    from tokforge import registry
+
+    for k in ("TOKFORGE_SHARED", "TOKFORGE_VOCAB_DIR", "TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr("tempfile.tempdir", str(text_file.parent))
+    code, out = bench(capsys, text_file, "--mode warm --repeat 1 --json --only tiktoken tokforge")
+    data = json.loads(out)
+    assert code == 0
+    assert data["reference"] == "tiktoken" and data["ids_identical"] is True
+    assert "tiktoken" in data["ids"] and "tiktoken" not in data["skipped"]
+    (copy,) = text_file.parent.glob("tokforge-bench-*.tiktoken")
+    assert copy.read_bytes() == require_shared("vocabs", "cl100k_base.tiktoken").read_bytes()
+    assert registry.find_rank_file("cl100k") == registry.bundled_rank_file("cl100k")
