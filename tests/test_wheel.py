@@ -1,4 +1,5 @@
-"""The release wheel installs and works with no Rust toolchain: `maturin build --release` gives one
+"""The sdist carries the data, and the release wheel works with no Rust toolchain:
+`maturin build --release` gives one
 abi3 wheel (any CPython >= 3.10) carrying the extension, the rank files and the sample; installed
 into a fresh venv with cargo and rustc off PATH, the smoke journey (get_encoding, encode/decode,
 `tokforge train` on the sample, `tokforge demo`) runs from an empty folder with no shared data,
@@ -34,14 +35,22 @@ def _skip_or_fail(msg: str) -> None:
     pytest.skip(msg)
 
 
+def _maturin() -> str:
+    """maturin beside this Python (the test venv's), else on PATH; skipped when neither."""
+    beside = Path(sys.executable).parent / "maturin"
+    found = str(beside) if beside.is_file() else shutil.which("maturin")
+    if found is None:
+        _skip_or_fail("maturin is not installed")
+    assert found is not None
+    return found
+
+
 @pytest.fixture(scope="module")
 def wheel() -> Path:
     given = os.environ.get("TOKFORGE_WHEEL")
     if given:
         return Path(given)
-    maturin = shutil.which("maturin")
-    if maturin is None:
-        _skip_or_fail("maturin is not installed and TOKFORGE_WHEEL is not set")
+    maturin = _maturin()
     out = CACHE / "test-build"
     shutil.rmtree(out, ignore_errors=True)
     env = dict(
@@ -76,6 +85,25 @@ def test_the_wheel_is_abi3_and_carries_its_data(wheel):
     assert [n for n in names if n.startswith("tokforge/_core.") and n.endswith(".so")] == [
         "tokforge/_core.abi3.so"
     ]
+
+
+def test_the_sdist_carries_the_data(tmp_path):
+    import tarfile
+
+    p = subprocess.run(
+        [_maturin(), "sdist", "-o", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    (sdist,) = tmp_path.glob("tokforge-*.tar.gz")
+    with tarfile.open(sdist) as t:
+        names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
+    for f in ("cl100k_base.tiktoken.gz", "o200k_base.tiktoken.gz", "sample.txt"):
+        assert f"python/tokforge/data/{f}" in names, f
+    assert not [n for n in names if n.endswith(".so")]  # no stray local build
 
 
 def _numpy_wheels() -> Path:
