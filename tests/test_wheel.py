@@ -1,9 +1,8 @@
-"""The sdist carries the data, and the release wheel works with no Rust toolchain:
-`maturin build --release` gives one
-abi3 wheel (any CPython >= 3.10) carrying the extension, the rank files and the sample; installed
-into a fresh venv with cargo and rustc off PATH, the smoke journey (get_encoding, encode/decode,
-`tokforge train` on the sample, `tokforge demo`) runs from an empty folder with no shared data,
-HOME and TMPDIR empty folders, and sockets refused.
+"""The sdist carries the data, and the release wheel works with no Rust toolchain: `maturin build
+--release` gives one abi3 wheel (any CPython >= 3.10) carrying the extension, the rank files and
+the sample; installed into a fresh venv with cargo and rustc off PATH, the smoke journey
+(get_encoding, encode/decode, `tokforge train` on the sample, `tokforge demo`) runs from an empty
+folder with no shared data, HOME and TMPDIR empty folders, and sockets refused.
 
 The wheel is ``$TOKFORGE_WHEEL`` when set (tests/run_all.sh builds it once and installs it for the
 whole run), else it is built here into .cache/wheels/ (minutes, in target/). numpy, its one
