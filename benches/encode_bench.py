@@ -2,6 +2,7 @@
 and patterns, with every id checked against tiktoken.
 
     python benches/encode_bench.py                      # cl100k_base and o200k_base, cold + warm
+    python benches/encode_bench.py --quick              # a first look, under a minute
     python benches/encode_bench.py --batch --worst-cases
     python benches/encode_bench.py --encodings cl100k_base --corpora en_docs man_ja --json out.json
 
@@ -45,6 +46,8 @@ from tokforge.bench.harness import PEERS, Target, documents
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKFORGE_SHARED") or HERE.parent.parent / "shared")
 CORPORA = ["en_docs", "code_py", "man_de", "man_ja", "man_ru", "man_zh_CN"]
+QUICK_CORPORA = ["en_docs", "man_ja"]
+QUICK_DOCS = 32
 
 
 CLOCK = time.perf_counter
@@ -69,6 +72,42 @@ def target(name: str) -> Target:
 def fail(msg: str) -> None:
     print(f"\nID MISMATCH: {msg}", file=sys.stderr)
     sys.exit(1)
+
+
+def announce(args: argparse.Namespace) -> None:
+    """Says, before anything runs, which peers are missing and roughly how long the corpus tables
+    take (batch, worst-case and scaling runs come on top)."""
+    only = args.only or [p.key for p in PEERS]
+    installed = [
+        p for p in PEERS if p.key in only and bench_cli.version(p.distribution) != "not installed"
+    ]
+    missing = [p.distribution for p in PEERS if p.key in only and p not in installed]
+    if missing:
+        print(
+            f"not installed: {', '.join(dict.fromkeys(missing))}; "
+            f"to compare with them: {bench_cli.INSTALL_PEERS}",
+            file=sys.stderr,
+        )
+    if args.skip_corpora:
+        return
+    sizes = [(SHARED / "corpora" / f"{c}.txt").stat().st_size for c in args.corpora]
+    if args.max_docs is not None:
+        sizes = [min(n, args.max_docs * 4096) for n in sizes]
+    est = len(args.encodings) * bench_cli.estimate_seconds(
+        len(installed) * len(sizes),
+        sum(sizes) // len(sizes),
+        modes=args.modes,
+        repeat=args.repeat,
+        cold_repeat=args.cold_repeat,
+    )
+    quick = "" if args.quick else "; --quick for a first look in under a minute"
+    print(
+        f"corpus tables: {len(installed)} libraries, {len(args.encodings)} encoding(s), "
+        f"{len(sizes)} corpora of {sum(sizes) / 1e6:.1f} MB: roughly {bench_cli.duration(est)}"
+        f"{quick}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def bench_corpora(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
@@ -109,10 +148,11 @@ def bench_corpora(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
                 hf_json=args.hf_json,
                 clock=args.clock,
                 finished=finished,
+                max_docs=args.max_docs,
             )
         if "warm" in args.modes:
             for f in files:
-                docs = documents(Path(f).read_text(encoding="utf-8"))
+                docs = documents(Path(f).read_text(encoding="utf-8"))[: args.max_docs]
                 for p in peers:
                     if p.key in skipped:
                         continue
@@ -354,8 +394,18 @@ def main() -> int:
         help="single-thread runs timed by wall time or by the calling thread's CPU time "
         "(steadier on a shared machine); batch runs always by wall time",
     )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a first look: cl100k_base on {', '.join(QUICK_CORPORA)}, the first "
+        f"{QUICK_DOCS} documents of each, one cold round and one warm pass (under a minute)",
+    )
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
+    args.max_docs = None
+    if args.quick:
+        args.encodings, args.corpora = ["cl100k_base"], QUICK_CORPORA
+        args.repeat, args.cold_repeat, args.max_docs = 1, 1, QUICK_DOCS
     global CLOCK
     CLOCK = bench_cli.CLOCKS[args.clock]
     if len(args.encodings) > 1 and args.hf_json:
@@ -368,6 +418,7 @@ def main() -> int:
         + ", ".join(f"{n} {bench_cli.version(n)}" for n in names)
         + f"; command: python benches/{Path(__file__).name} {' '.join(sys.argv[1:])}"
     )
+    announce(args)
     failures: list[str] = []
     rows: list[dict] = []
     if not args.skip_corpora:

@@ -109,3 +109,76 @@ def test_cold_repeat_runs_round_robin_and_keeps_the_fastest(text_file, monkeypat
     got = {r["library"]: r["mb_s"] for r in data["results"]}
     assert got["tokforge"] == pytest.approx(size / 1.0 / 1e6, rel=1e-3)
     assert got["tokforge[numpy]"] == pytest.approx(size / 0.5 / 1e6, rel=1e-3)
+
+
+def test_quick_takes_the_first_documents_once(tmp_path, capsys):
+    big = tmp_path / "big.txt"
+    big.write_text("Hello world, tokenizers split text. 12345\n" * 4000, encoding="utf-8")
+    assert big.stat().st_size > 20 * 4096
+    code, out = bench(capsys, big, "--quick --json --only tokforge tokforge[numpy]")
+    data = json.loads(out)
+    assert code == 0
+    assert {(r["mode"], r["library"]) for r in data["results"]} == {
+        (m, lib) for m in ("cold", "warm") for lib in ("tokforge", "tokforge[numpy]")
+    }
+    for r in data["results"]:
+        assert r["documents"] == 16
+        assert 16 * 4096 <= r["bytes"] < 17 * 4096
+
+
+def test_missing_peers_say_how_to_install_them(text_file, monkeypatch, capsys):
+    """With a peer not installed, the command says so before it starts, with the estimate, and
+    the report ends with the pip command."""
+    from tokforge.bench import harness
+    from tokforge.bench.harness import Unavailable
+
+    real_import, real_version = harness._import, harness.version
+
+    def no_tiktoken(module):
+        if module == "tiktoken":
+            raise Unavailable("not installed")
+        return real_import(module)
+
+    monkeypatch.setattr(harness, "_import", no_tiktoken)
+    monkeypatch.setattr(
+        harness, "version", lambda d: "not installed" if d == "tiktoken" else real_version(d)
+    )
+    code = main(["bench", str(text_file), "--quick", "--only", "tiktoken", "tokforge"])
+    cap = capsys.readouterr()
+    assert code == 0
+    err = cap.err.splitlines()
+    assert err[0] == "not installed: tiktoken; to compare with them: pip install 'tokforge[bench]'"
+    assert err[1].startswith("benchmarking 1 libraries on 1 file(s), ")
+    assert "cold + warm: roughly " in err[1]
+    assert "skipped: tiktoken: not installed" in cap.out
+    assert cap.out.rstrip().endswith("to compare with tiktoken: pip install 'tokforge[bench]'")
+
+
+def test_the_estimate_grows_with_the_work():
+    from tokforge.bench.harness import duration, estimate_seconds
+
+    one = estimate_seconds(1, 1_000_000, repeat=1)
+    assert estimate_seconds(2, 1_000_000, repeat=1) == pytest.approx(2 * one)
+    assert estimate_seconds(1, 1_000_000, repeat=3) > one
+    assert estimate_seconds(1, 1_000_000, cold_repeat=5) > estimate_seconds(1, 1_000_000)
+    assert estimate_seconds(1, 1, modes=("warm",)) < 0.01
+    assert duration(3) == "5 s" and duration(62) == "60 s" and duration(600) == "10 min"
+
+
+def test_tiktoken_reads_the_bundled_rank_file_through_a_plain_copy(text_file, monkeypatch, capsys):
+    """With no local rank file, the target is the bundled .gz; tiktoken (which opens a plain
+    .tiktoken path) is given a checked, uncompressed copy in the temp folder."""
+    pytest.importorskip("tiktoken")
+    from tokforge import registry
+
+    for k in ("TOKFORGE_SHARED", "TOKFORGE_VOCAB_DIR", "TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr("tempfile.tempdir", str(text_file.parent))
+    code, out = bench(capsys, text_file, "--mode warm --repeat 1 --json --only tiktoken tokforge")
+    data = json.loads(out)
+    assert code == 0
+    assert data["reference"] == "tiktoken" and data["ids_identical"] is True
+    assert "tiktoken" in data["ids"] and "tiktoken" not in data["skipped"]
+    (copy,) = text_file.parent.glob("tokforge-bench-*.tiktoken")
+    assert copy.read_bytes() == require_shared("vocabs", "cl100k_base.tiktoken").read_bytes()
+    assert registry.find_rank_file("cl100k") == registry.bundled_rank_file("cl100k")

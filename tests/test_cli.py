@@ -95,6 +95,8 @@ def test_no_rank_file_is_a_clear_error(capsys, monkeypatch, tmp_path):
     monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(registry.tempfile, "gettempdir", lambda: str(tmp_path))
+    # a broken install: the bundled copy is gone too
+    monkeypatch.setattr(registry, "bundled_rank_file", lambda name: tmp_path / "missing.gz")
     assert main(["encode", "hi", "-t", "o200k"]) == 1
     assert "never downloads" in capsys.readouterr().err
 

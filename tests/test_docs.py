@@ -50,7 +50,10 @@ def test_readme_has_the_two_setup_commands_at_the_top():
     text = (REPO / "README.md").read_text(encoding="utf-8")
     first_block = text.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
     assert len(first_block) == 2
-    assert first_block[0].startswith("pip install . && tokforge demo")
+    # one line that works on a fresh Debian/Ubuntu with an externally managed Python: a venv first
+    assert first_block[0].startswith(
+        "python3 -m venv .venv && . .venv/bin/activate && pip install . && tokforge demo"
+    )
     assert first_block[1].startswith("bash tests/run_all.sh")
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert "bash tests/run_all.sh" in ci and "TOKFORGE_REQUIRE_SHARED=1" in ci

@@ -485,9 +485,10 @@ def test_unavailable_builtin_is_listed_with_its_reason(monkeypatch, tmp_path):
     monkeypatch.delenv("DATA_GYM_CACHE_DIR", raising=False)
     monkeypatch.delenv("TOKFORGE_VOCAB_DIR", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # tiktoken's default cache
-    from tokforge import encodings
+    from tokforge import registry
 
-    encodings._load_encoding.cache_clear()
+    # a broken install: the bundled copies are gone too
+    monkeypatch.setattr(registry, "bundled_rank_file", lambda name: tmp_path / "missing.gz")
     pg = Playground([], upload_dir=tmp_path)
     body = _ok(pg, "tokenizers", {})
     assert body["defaults"] == []

@@ -1,5 +1,6 @@
-"""Tokenizers by name: :func:`get_encoding` (the OpenAI encodings from local rank files, never
-downloaded) and :func:`resolve_tokenizer` (what ``--tokenizer`` accepts: a name or a file)."""
+"""Tokenizers by name: :func:`get_encoding` (the OpenAI encodings from the rank files bundled with
+the package or a local copy, never downloaded) and :func:`resolve_tokenizer` (what ``--tokenizer``
+accepts: a name or a file)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,18 @@ def _load_encoding(name: str, path: str) -> Tokenizer:
 
 def get_encoding(name: str, path: str | os.PathLike[str] | None = None) -> Tokenizer:
     """``cl100k_base`` or ``o200k_base`` (``cl100k``/``o200k`` also accepted) as a
-    :class:`Tokenizer`, built from a local rank file; the same object is returned for the same
-    file. Pattern and special tokens are tiktoken's."""
+    :class:`Tokenizer`; the same object is returned for the same name and path. Pattern and
+    special tokens are tiktoken's. Without ``path`` the rank file is a local copy when there is
+    one (``$TOKFORGE_SHARED/vocabs``, ``$TOKFORGE_VOCAB_DIR``, tiktoken's cache), else the one
+    bundled with the package; ``path`` may be a ``.tiktoken`` file or a gzip-compressed one
+    (``.gz``). Every file is checked against the published SHA-256; nothing is downloaded."""
     key = ALIASES.get(name, name)
     if key not in ENCODINGS:
         raise TokforgeError(f"unknown encoding {name!r}; known: {', '.join(list_encoding_names())}")
-    p = Path(path) if path is not None else find_rank_file(key)
+    if path is None:
+        # a local copy is hashed here (milliseconds); the bundled file when it is first read
+        return _load_encoding(key, str(find_rank_file(key)))
+    p = Path(path)
     if not p.is_file():
         raise TokforgeIOError(f"{p}: no such file")
     return _load_encoding(key, str(p.resolve()))

@@ -2,33 +2,39 @@
 preset, special tokens, published SHA-256), and where their rank files are found locally.
 :func:`tokforge.get_encoding` (in :mod:`tokforge.encodings`) builds tokenizers from them.
 
-Nothing here downloads: rank files are found, in order, at an explicit path, under
-``$TOKFORGE_SHARED/vocabs``, under ``./shared/vocabs`` or ``../shared/vocabs`` from the
-current directory, in ``$TOKFORGE_VOCAB_DIR``, or in tiktoken's cache (``$TIKTOKEN_CACHE_DIR``,
-``$DATA_GYM_CACHE_DIR`` or the temp dir's ``data-gym-cache``, where tiktoken stores a file
-under the SHA-1 of its URL). Every candidate is checked against the published SHA-256.
+Nothing here downloads: both rank files ship inside the package, gzip-compressed
+(``tokforge/data/<name>.tiktoken.gz``). A local copy overrides them; the order is an explicit
+path, ``$TOKFORGE_SHARED/vocabs``, ``$TOKFORGE_VOCAB_DIR``, tiktoken's cache
+(``$TIKTOKEN_CACHE_DIR``, ``$DATA_GYM_CACHE_DIR`` or the temp dir's ``data-gym-cache``, where
+tiktoken stores a file under the SHA-1 of its URL), then the bundled file. Every candidate, the
+bundled one included, is checked against the published SHA-256 of the uncompressed file when it
+is read; a local copy with another hash is passed over.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import _core
-from .errors import TokforgeError, TokforgeIOError
+from .errors import TokforgeIOError
 
 __all__ = [
     "ALIASES",
     "ENCODINGS",
     "PRESETS",
     "EncodingSpec",
+    "bundled_rank_file",
     "encoding_core",
     "find_rank_file",
     "known_rank_file",
     "list_encoding_names",
+    "read_rank_file",
 ]
 
 #: The built-in pretokenizers, by name: the three OpenAI regexes (run by exact scanners), the
@@ -83,13 +89,18 @@ def list_encoding_names() -> list[str]:
     return sorted(ENCODINGS)
 
 
-def _candidates(spec: EncodingSpec) -> list[Path]:
+def bundled_rank_file(name: str) -> Path:
+    """The gzip-compressed rank file of encoding ``name`` that ships inside the package."""
+    spec = ENCODINGS[ALIASES.get(name, name)]
+    return Path(__file__).resolve().parent / "data" / f"{spec.file_name}.gz"
+
+
+def _overrides(spec: EncodingSpec) -> list[Path]:
+    """Local copies that take precedence over the bundled file, in order."""
     out: list[Path] = []
     shared = os.environ.get("TOKFORGE_SHARED")
     if shared:
         out.append(Path(shared) / "vocabs" / spec.file_name)
-    for base in (Path.cwd() / "shared", Path.cwd().parent / "shared"):
-        out.append(base / "vocabs" / spec.file_name)
     vocab_dir = os.environ.get("TOKFORGE_VOCAB_DIR")
     if vocab_dir:
         out.append(Path(vocab_dir) / spec.file_name)
@@ -101,28 +112,60 @@ def _candidates(spec: EncodingSpec) -> list[Path]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _read(path: Path) -> bytes:
+    """The file's bytes, gunzipped when its name ends in ``.gz``."""
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise TokforgeIOError(f"{path}: not a readable gzip file ({e})") from e
+    return data
 
 
 def find_rank_file(name: str) -> Path:
-    """The local rank file of encoding ``name``; raises :class:`TokforgeIOError` listing where
-    it looked when there is none with the right hash."""
+    """Where encoding ``name``'s rank file is read from: the first local copy (see
+    :func:`_overrides`) whose SHA-256 is the published one, else the bundled ``.gz`` file (whose
+    hash :func:`read_rank_file` checks when it reads it). Raises :class:`TokforgeIOError` when
+    there is neither."""
     spec = ENCODINGS[ALIASES.get(name, name)]
-    looked = []
-    for p in _candidates(spec):
-        looked.append(str(p))
-        if p.is_file() and _sha256(p) == spec.sha256:
-            return p
-    raise TokforgeIOError(
-        f"no local rank file for {spec.name} (tokforge never downloads). Looked in: "
-        + ", ".join(looked)
-        + ". Set TOKFORGE_SHARED to the folder holding vocabs/, or pass a path."
-    )
+    for p in _overrides(spec):
+        if p.is_file():
+            try:
+                if hashlib.sha256(_read(p)).hexdigest() == spec.sha256:
+                    return p
+            except OSError:
+                continue
+    bundled = bundled_rank_file(spec.name)
+    if not bundled.is_file():
+        looked = ", ".join(str(o) for o in _overrides(spec))
+        raise TokforgeIOError(
+            f"no local rank file for {spec.name}: the copy bundled with tokforge ({bundled}) is "
+            f"missing, and none was found in {looked}. tokforge never downloads: reinstall it, "
+            "set TOKFORGE_SHARED to a folder holding vocabs/, or pass a path."
+        )
+    return bundled
+
+
+def read_rank_file(name: str, path: str | os.PathLike[str] | None = None) -> tuple[bytes, Path]:
+    """The bytes of encoding ``name``'s rank file and where they came from: ``path`` when given
+    (a ``.tiktoken`` file, or a gzip-compressed one ending in ``.gz``), else
+    :func:`find_rank_file`'s. Raises :class:`TokforgeIOError` when the file cannot be read or is
+    not the published file (SHA-256 of the uncompressed bytes)."""
+    spec = ENCODINGS[ALIASES.get(name, name)]
+    p = Path(path) if path is not None else find_rank_file(spec.name)
+    try:
+        data = _read(p)
+    except TokforgeIOError:
+        raise
+    except OSError as e:
+        raise TokforgeIOError(f"{p}: cannot read the {spec.name} rank file: {e}") from e
+    if hashlib.sha256(data).hexdigest() != spec.sha256:
+        raise TokforgeIOError(
+            f"{p}: not the {spec.name} rank file (its SHA-256 is not the published "
+            f"{spec.sha256[:12]}...)"
+        )
+    return data, p
 
 
 def known_rank_file(data: bytes) -> tuple[str, str, dict[str, int]] | None:
@@ -134,13 +177,11 @@ def known_rank_file(data: bytes) -> tuple[str, str, dict[str, int]] | None:
     return None
 
 
-def encoding_core(name: str, path: str) -> _core.CoreBPE:
-    """The core of encoding ``name`` (a key of :data:`ENCODINGS`) from the rank file at
-    ``path``, refused when the file's SHA-256 is not the published one."""
-    spec = ENCODINGS[name]
-    data = Path(path).read_bytes()
-    if hashlib.sha256(data).hexdigest() != spec.sha256:
-        raise TokforgeError(f"{path}: not the {name} rank file (SHA-256 differs)")
+def encoding_core(name: str, path: str | os.PathLike[str] | None = None) -> _core.CoreBPE:
+    """The core of encoding ``name`` (a key of :data:`ENCODINGS` or :data:`ALIASES`) from the
+    rank file :func:`read_rank_file` picks, refused when its SHA-256 is not the published one."""
+    spec = ENCODINGS[ALIASES.get(name, name)]
+    data, p = read_rank_file(spec.name, path)
     return _core.CoreBPE.from_tiktoken_bytes(
-        data, list(spec.special_tokens.items()), path=path, preset=spec.preset, name=name
+        data, list(spec.special_tokens.items()), path=str(p), preset=spec.preset, name=spec.name
     )

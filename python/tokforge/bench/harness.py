@@ -27,17 +27,24 @@ from typing import Any
 from .. import _core
 from ..encodings import get_encoding, resolve_tokenizer
 from ..errors import TokforgeError
-from ..registry import ALIASES, ENCODINGS, find_rank_file, known_rank_file
+from ..registry import ALIASES, ENCODINGS, find_rank_file, known_rank_file, read_rank_file
 from ..tokenizer import Tokenizer
 
 DOC_SIZE = 4096
 
+#: What ``pip`` installs to give the benchmark its peers (the ``bench`` extra).
+INSTALL_PEERS = "pip install 'tokforge[bench]'"
+
 __all__ = [
+    "INSTALL_PEERS",
     "PEERS",
     "Peer",
     "Target",
     "documents",
+    "duration",
+    "estimate_seconds",
     "machine_line",
+    "missing_peers",
     "run_cold",
     "run_cold_rounds",
     "run_warm",
@@ -118,6 +125,25 @@ def _load_tokforge(target: Target, _hf: str | None) -> Tokenizer:
     return resolve_tokenizer(target.spec)
 
 
+def _plain_rank_file(target: Target) -> str:
+    """A path to the target's rank file that other libraries can open: the file itself, or for
+    the gzip-compressed copy bundled with tokforge an uncompressed one, written once into the
+    temp folder (checked against the published SHA-256 on the way)."""
+    assert target.name is not None and target.rank_file is not None
+    if not target.rank_file.endswith(".gz"):
+        return target.rank_file
+    import tempfile
+
+    spec = ENCODINGS[target.name]
+    path = Path(tempfile.gettempdir()) / f"tokforge-bench-{spec.sha256[:16]}.tiktoken"
+    if not path.is_file():
+        data, _ = read_rank_file(target.name, target.rank_file)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return str(path)
+
+
 def _tiktoken_encoding(target: Target) -> Any:
     tiktoken = _import("tiktoken")
     load = importlib.import_module("tiktoken.load")
@@ -127,7 +153,7 @@ def _tiktoken_encoding(target: Target) -> Any:
         return tiktoken.Encoding(
             target.name,
             pat_str=_core.preset_pattern(spec.preset),
-            mergeable_ranks=load.load_tiktoken_bpe(target.rank_file),
+            mergeable_ranks=load.load_tiktoken_bpe(_plain_rank_file(target)),
             special_tokens=spec.special_tokens,
         )
     tok = _load_tokforge(target, None)
@@ -188,7 +214,7 @@ def _load_gigatoken(target: Target, _hf: str | None) -> Callable[[str], Any]:
     name = _known(target, "gigatoken")
     # No special tokens: like every other column, special tokens' text is ordinary text.
     pre = ENCODINGS[name].preset
-    tok = gigatoken.Tokenizer.from_tiktoken(target.rank_file, pre, {})
+    tok = gigatoken.Tokenizer.from_tiktoken(_plain_rank_file(target), pre, {})
     fn: Callable[[str], Any] = tok.encode
     return fn
 
@@ -321,9 +347,16 @@ def _child_main() -> None:
     result["first_call"] = time.perf_counter() - t0
     for path in req["files"]:
         docs = documents(Path(path).read_text(encoding="utf-8"), req["doc_size"])
+        docs = docs[: req.get("max_docs")]
         seconds, ids = _encode_all(fn, docs, CLOCKS[req.get("clock", "wall")])
+        nbytes = sum(len(d.encode("utf-8")) for d in docs)
         result["files"].append(
-            {"file": path, "seconds": seconds, "digests": [digest(i) for i in ids]}
+            {
+                "file": path,
+                "seconds": seconds,
+                "nbytes": nbytes,
+                "digests": [digest(i) for i in ids],
+            }
         )
     print(json.dumps(result))
 
@@ -337,9 +370,10 @@ def run_cold(
     hf_json: str | None = None,
     timeout: float = 600.0,
     clock: str = "wall",
+    max_docs: int | None = None,
 ) -> list[Run] | str:
-    """``peer`` in a fresh process, each document of each file encoded once; the runs, or the
-    reason it could not run."""
+    """``peer`` in a fresh process, each document of each file encoded once (only the first
+    ``max_docs`` of each file when given); the runs, or the reason it could not run."""
     req = {
         "peer": peer.key,
         "target": {"spec": target.spec, "name": target.name, "rank_file": target.rank_file},
@@ -347,6 +381,7 @@ def run_cold(
         "doc_size": doc_size,
         "hf_json": hf_json,
         "clock": clock,
+        "max_docs": max_docs,
     }
     code = "from tokforge.bench.harness import _child_main; _child_main()"
     try:
@@ -370,7 +405,7 @@ def run_cold(
             f["file"],
             "cold",
             f["seconds"],
-            len(Path(f["file"]).read_bytes()),
+            f["nbytes"],
             f["digests"],
         )
         for f in res["files"]
@@ -389,6 +424,7 @@ def run_cold_rounds(
     clock: str = "wall",
     started: Callable[[Peer, int], None] | None = None,
     finished: Callable[[Run], None] | None = None,
+    max_docs: int | None = None,
 ) -> list[Run]:
     """Cold runs in ``rounds`` rounds, round-robin: each round runs every peer once on each group
     of files (one process per peer and group), so that a slow moment of a busy machine falls on
@@ -403,7 +439,15 @@ def run_cold_rounds(
                     continue
                 if started:
                     started(p, k)
-                res = run_cold(p, target, group, doc_size=doc_size, hf_json=hf_json, clock=clock)
+                res = run_cold(
+                    p,
+                    target,
+                    group,
+                    doc_size=doc_size,
+                    hf_json=hf_json,
+                    clock=clock,
+                    max_docs=max_docs,
+                )
                 if isinstance(res, str):
                     skipped[p.key] = res
                     continue
@@ -460,6 +504,13 @@ def check_ids(runs: list[Run], reference: str) -> tuple[dict[str, str], list[str
     return verdict, failures
 
 
+def duration(seconds: float) -> str:
+    """``seconds`` for a person: rounded to 5 s under a minute and a half, else minutes."""
+    if seconds < 90:
+        return f"{max(5, round(seconds / 5) * 5):.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
 def format_table(runs: list[Run], peers: list[str], reference: str) -> str:
     """Rows per mode and file, a column per library: MB/s and the ratio to the reference."""
     files = list(dict.fromkeys(r.file for r in runs))
@@ -494,6 +545,42 @@ def format_table(runs: list[Run], peers: list[str], reference: str) -> str:
     return "\n".join(lines)
 
 
+#: Rough costs behind :func:`estimate_seconds`, from runs on the 2-core development machine:
+#: a cold process (interpreter, imports, loading the tokenizer) and the slowest peers' speed.
+COLD_PROCESS_SECONDS = 1.5
+SLOWEST_MB_S = 2.0
+#: Writing the tokenizer.json that tokie and HF tokenizers load, the first time.
+HF_EXPORT_SECONDS = 10.0
+
+
+def estimate_seconds(
+    n_peers: int,
+    nbytes: int,
+    *,
+    modes: Sequence[str] = ("cold", "warm"),
+    repeat: int = 3,
+    cold_repeat: int = 1,
+    hf_export: bool = False,
+) -> float:
+    """A rough upper estimate of how long :func:`compare` takes: per library, one process per
+    cold round plus one encoding pass per round and per warm pass, at :data:`SLOWEST_MB_S`."""
+    passes = 0
+    seconds = 0.0
+    if "cold" in modes:
+        passes += max(1, cold_repeat)
+        seconds += n_peers * max(1, cold_repeat) * COLD_PROCESS_SECONDS
+    if "warm" in modes:
+        passes += max(1, repeat)
+    seconds += n_peers * passes * nbytes / (SLOWEST_MB_S * 1e6)
+    return seconds + (HF_EXPORT_SECONDS if hf_export else 0.0)
+
+
+def missing_peers(skipped: dict[str, str]) -> list[str]:
+    """The peer libraries (distribution names) that were skipped as not installed."""
+    names = [_BY_KEY[k].distribution for k, why in skipped.items() if why == "not installed"]
+    return list(dict.fromkeys(names))
+
+
 def compare(
     target: Target,
     files: Sequence[str],
@@ -506,9 +593,11 @@ def compare(
     log: Callable[[str], None] | None = None,
     clock: str = "wall",
     cold_repeat: int = 1,
+    max_docs: int | None = None,
 ) -> dict[str, Any]:
-    """Runs every available library on ``files``; returns runs, id verdicts and skips. Cold runs
-    go in ``cold_repeat`` rounds of every library (round-robin), the fastest per file kept."""
+    """Runs every available library on ``files`` (the first ``max_docs`` documents of each, when
+    given); returns runs, id verdicts and skips. Cold runs go in ``cold_repeat`` rounds of every
+    library (round-robin), the fastest per file kept."""
     runs: list[Run] = []
     skipped: dict[str, str] = {}
     loaded: dict[str, Callable[[str], Any]] = {}
@@ -536,10 +625,11 @@ def compare(
             hf_json=hf_json,
             clock=clock,
             started=started,
+            max_docs=max_docs,
         )
     if "warm" in modes:
         for f in files:
-            docs = documents(Path(f).read_text(encoding="utf-8"), doc_size)
+            docs = documents(Path(f).read_text(encoding="utf-8"), doc_size)[:max_docs]
             for p in active:
                 if p.key in skipped:
                     continue
@@ -621,5 +711,8 @@ def print_report(
         print(f"ids: {k} vs {result['reference']}: {v}")
     for k, why in result["skipped"].items():
         print(f"skipped: {k}: {why}")
+    missing = missing_peers(result["skipped"])
+    if missing:
+        print(f"to compare with {', '.join(missing)}: {INSTALL_PEERS}")
     if result["failures"]:
         print("ID MISMATCH: " + "; ".join(result["failures"]), file=sys.stderr)

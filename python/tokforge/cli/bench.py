@@ -19,7 +19,11 @@ from a library that claims exactness (tokforge, tiktoken, quicktok-v1, gigatoken
 makes the command fail; libraries that do not claim it get their mismatch count reported.
 
     tokforge bench                          # the bundled sample, cl100k
+    tokforge bench --quick                  # a first look: the first 16 documents, one pass
     tokforge bench -t o200k notes.txt code.py --json
+
+Before it starts it says how long it should roughly take. The peers are optional:
+``pip install 'tokforge[bench]'`` installs them all; without them tokforge is timed alone.
 
 ``benches/encode_bench.py`` uses the same machinery on the shared corpora, with batch and
 worst-case runs on top.
@@ -33,13 +37,47 @@ import sys
 from pathlib import Path
 
 from ..bench import harness
-from ..bench.harness import CLOCKS, DOC_SIZE, PEERS, Target
+from ..bench.harness import CLOCKS, DOC_SIZE, INSTALL_PEERS, PEERS, Target
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
 from ..sample import sample_path
 from .options import Subparsers, add_quiet, add_tokenizer
 
 __all__ = ["register"]
+
+#: ``--quick``: documents per file, and one round of cold processes and warm passes.
+QUICK_DOCS = 16
+
+
+def _announce(args: argparse.Namespace, files: list[str], modes: tuple[str, ...]) -> None:
+    """Says, before anything runs, which peers are missing and roughly how long it takes."""
+    peers = [p for p in PEERS if args.only is None or p.key in args.only]
+    installed = [p for p in peers if harness.version(p.distribution) != "not installed"]
+    missing = list(dict.fromkeys(p.distribution for p in peers if p not in installed))
+    if missing:
+        print(
+            f"not installed: {', '.join(missing)}; to compare with them: {INSTALL_PEERS}",
+            file=sys.stderr,
+        )
+    sizes = [Path(f).stat().st_size for f in files]
+    if args.quick:
+        sizes = [min(n, QUICK_DOCS * args.doc_size) for n in sizes]
+    est = harness.estimate_seconds(
+        len(installed),
+        sum(sizes),
+        modes=modes,
+        repeat=args.repeat,
+        cold_repeat=args.cold_repeat,
+        hf_export=any(p.key in ("tokie", "tokenizers") for p in installed) and not args.hf_json,
+    )
+    quick = "" if args.quick else "; --quick for a first look in well under a minute"
+    print(
+        f"benchmarking {len(installed)} libraries on {len(files)} file(s), "
+        f"{sum(sizes) / 1e6:.2f} MB, {' + '.join(modes)}: roughly {harness.duration(est)}"
+        f"{quick}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -52,6 +90,10 @@ def handler(args: argparse.Namespace) -> int:
         # A tokenizer file: fail early, with tokforge's message, if it does not load.
         resolve_tokenizer(args.tokenizer)
     modes = ("cold", "warm") if args.mode == "both" else (args.mode,)
+    if args.quick:
+        args.repeat, args.cold_repeat = 1, 1
+    if not (args.json or args.quiet):
+        _announce(args, files, modes)
     log = None if args.json or args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     result = harness.compare(
         target,
@@ -64,6 +106,7 @@ def handler(args: argparse.Namespace) -> int:
         log=log,
         clock=args.clock,
         cold_repeat=args.cold_repeat,
+        max_docs=QUICK_DOCS if args.quick else None,
     )
     if args.json:
         report = harness.report_json(target, result)
@@ -104,6 +147,12 @@ def register(subparsers: Subparsers) -> None:
         choices=sorted(CLOCKS),
         default="wall",
         help="wall time, or the calling thread's CPU time (steadier on a shared machine)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"the first {QUICK_DOCS} documents of each file, one cold round and one warm pass "
+        "(well under a minute)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     add_quiet(p, "no progress on stderr")

@@ -26,7 +26,7 @@ __all__ = [
 #: What ``ArgumentParser.add_subparsers()`` returns.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-_TOKENIZER_HELP = "cl100k, o200k (from local rank files) or a tokenizer file (default: cl100k)"
+_TOKENIZER_HELP = "cl100k, o200k (bundled) or a tokenizer file (default: cl100k)"
 
 
 def add_tokenizer(
