@@ -133,3 +133,26 @@ def test_broken_files_are_refused(tmp_path, change, message):
     path.write_text(json.dumps(doc))
     with pytest.raises(VocabFileError, match=message):
         tokforge.Tokenizer.from_tekken(path)
+
+
+def test_cli_info_names_the_format_and_engine(tmp_path, capsys):
+    from tokforge.cli import main
+
+    path = tekken_file(tmp_path, specials=["<unk>", "<s>", "</s>"])
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["format"], info["engine"], info["n_vocab"]) == ("tekken", "rank", 262)
+
+
+@pytest.mark.slow
+def test_cli_converts_a_shipped_file_to_a_tokenizer_json_hf_reads_alike(tmp_path, capsys):
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokforge.cli import main
+
+    out = tmp_path / "tokenizer.json"
+    assert main(["convert", str(SHIPPED[-1]), str(out)]) == 0
+    capsys.readouterr()
+    hf = tokenizers.Tokenizer.from_file(str(out))
+    _, ref = pair(SHIPPED[-1])
+    for doc in documents(corpus_text("code_py"))[:10]:
+        assert hf.encode(doc, add_special_tokens=False).ids == ref.encode(doc, False, False)
