@@ -213,11 +213,12 @@ class Tokenizer:
         special_tokens: dict[str, int] | None = None,
     ) -> Tokenizer:
         """Loads a tokenizer, recognising the format by its content: tokforge JSON, a Hugging
-        Face ``tokenizer.json``, a SentencePiece ``.model``, GPT-2's ``vocab.json`` (with
-        ``merges.txt`` beside it), or a ``.tiktoken`` rank file (cl100k_base and o200k_base are
+        Face ``tokenizer.json``, a SentencePiece ``.model``, Mistral's Tekken JSON, a GGUF
+        model file, GPT-2's ``vocab.json`` (with ``merges.txt`` beside it), or a ``.tiktoken``
+        rank file (cl100k_base and o200k_base are
         recognised by their hash and get their pattern and special tokens; other rank files need
         ``pattern`` or ``pretokenizer``). A folder is searched for ``tokenizer.json``,
-        ``tokenizer.model``, then ``vocab.json`` + ``merges.txt``."""
+        ``tokenizer.model``, ``tekken.json``, then ``vocab.json`` + ``merges.txt``."""
         return cls._wrap(
             formats.load(
                 path, pattern=pattern, pretokenizer=pretokenizer, special_tokens=special_tokens
@@ -275,6 +276,22 @@ class Tokenizer:
         and ``nmt_nfkc`` normalization included); ``save``/``to_hf`` write the equivalent
         ``tokenizer.json``."""
         return cls._wrap(formats.from_sentencepiece(model))
+
+    @classmethod
+    def from_tekken(cls, path: str | os.PathLike[str]) -> Tokenizer:
+        """Loads Mistral's Tekken file (``tekken.json``, shipped with mistral-common and
+        Mistral's models): ids equal mistral-common's ``Tekkenizer``; the special tokens are the
+        ones the file declares (``<SPECIAL_{id}>`` for the ids it leaves unnamed), ordinary
+        tokens follow them. :meth:`encode_ordinary` is ``Tekkenizer.encode(text, False,
+        False)``."""
+        return cls._wrap(formats.from_tekken(path))
+
+    @classmethod
+    def from_gguf(cls, path: str | os.PathLike[str]) -> Tokenizer:
+        """Loads the tokenizer inside a GGUF model file (llama.cpp): its ``tokenizer.ggml.*``
+        metadata, model ``gpt2`` (byte-level BPE with the split of its ``pre`` type) or
+        ``llama`` (SentencePiece BPE). Only the metadata is read, never the tensors."""
+        return cls._wrap(formats.from_gguf(path))
 
     @classmethod
     def from_gpt2(

@@ -6,9 +6,12 @@ import argparse
 import json
 import shutil
 import sys
+from pathlib import Path
 
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
+from ..interop.formats import detect_format
+from ..tokenizer import Tokenizer
 from .options import Subparsers, add_tokenizer
 
 __all__ = ["register"]
@@ -75,9 +78,30 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file_format(spec: str) -> str:
+    """The format of the file ``spec`` names (``encoding`` for a built-in encoding name,
+    ``folder`` for a folder), from its first 64 KB."""
+    p = Path(spec)
+    if p.is_dir():
+        return "folder"
+    if not p.is_file():
+        return "encoding"
+    with open(p, "rb") as f:
+        return detect_format(f.read(1 << 16))
+
+
+def _engine(tok: Tokenizer) -> str:
+    """``merge-list`` for a model read from a tokenizer.json (or converted to one: SentencePiece,
+    GPT-2, GGUF files), ``rank`` for a byte-level rank vocabulary."""
+    return "merge-list" if tok._core.hf_json is not None else "rank"
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
-    tok = resolve_tokenizer(args.tokenizer)
+    spec = args.file if args.file is not None else args.tokenizer
+    tok = resolve_tokenizer(spec)
     info = {
+        "format": _file_format(spec),
+        "engine": _engine(tok),
         "name": tok.name,
         "n_vocab": tok.n_vocab,
         "ordinary_tokens": len(tok._mergeable_ranks),
@@ -127,7 +151,10 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--no-newline", "-n", action="store_true", help="no newline after the text")
     p.set_defaults(func=_cmd_decode)
 
-    p = sub.add_parser("info", help="vocabulary size, pattern and special tokens")
+    p = sub.add_parser(
+        "info", help="file format, engine, vocabulary size, pattern and special tokens"
+    )
+    p.add_argument("file", nargs="?", help="a tokenizer file or folder (instead of --tokenizer)")
     add_tokenizer(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_info)

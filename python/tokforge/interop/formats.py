@@ -28,17 +28,19 @@ from typing import Any, NamedTuple
 from .. import _core
 from ..errors import TokforgeError, TokforgeIOError, VocabFileError
 from ..registry import PRESETS, known_rank_file
-from . import gpt2, sentencepiece
+from . import gguf, gpt2, sentencepiece, tekken
 
 __all__ = [
     "Loaded",
     "PretokenizerLike",
     "detect_format",
+    "from_gguf",
     "from_gpt2",
     "from_hf_bytes",
     "from_hf_dict",
     "from_merges",
     "from_sentencepiece",
+    "from_tekken",
     "from_tiktoken",
     "hf_name",
     "load",
@@ -64,8 +66,9 @@ class Loaded(NamedTuple):
 
 def detect_format(data: bytes) -> str:
     """The format of a tokenizer file's content: ``"tokforge"``, ``"hf"`` (a tokenizer.json),
-    ``"gpt2"`` (a vocab.json), ``"sentencepiece"`` (a ``.model``), ``"tiktoken"`` (a rank file,
-    anything that is not JSON), or ``"unknown_json"``.
+    ``"gpt2"`` (a vocab.json), ``"sentencepiece"`` (a ``.model``), ``"tekken"`` (Mistral's
+    tekken.json), ``"gguf"`` (a GGUF model file), ``"tiktoken"`` (a rank file, anything that is
+    not JSON), or ``"unknown_json"``.
 
     A SentencePiece ModelProto starts with field 1 (a piece, a length-delimited message) whose
     own first field is 1 (the piece text). JSON formats are told from the first 64 KB: tokforge
@@ -158,6 +161,35 @@ def from_sentencepiece(model: str | os.PathLike[str] | bytes) -> Loaded:
     return from_hf_bytes(raw, path=where, name=name, sentencepiece=True)
 
 
+def from_tekken(path: str | os.PathLike[str]) -> Loaded:
+    """Mistral's Tekken file (``tekken.json``) on the rank engine: its pattern, its ranks after
+    the special ids, its special tokens as the file declares them."""
+    p = Path(path)
+    t = tekken.parse_tekken(read_file(p), str(p))
+    core = _core.CoreBPE.from_tiktoken_bytes(
+        t.rank_text,
+        list(t.specials.items()),
+        path=str(p),
+        name=p.stem,
+        pattern=t.pattern,
+    )
+    return Loaded(core)
+
+
+def from_gguf(path: str | os.PathLike[str]) -> Loaded:
+    """The tokenizer in a GGUF model file's ``tokenizer.ggml.*`` metadata (the tensors are
+    never read); see :mod:`tokforge.interop.gguf`."""
+    p = Path(path)
+    meta = gguf.read_metadata(p)
+    doc = gguf.to_hf_dict(meta, str(p))
+    data = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    spm = meta.get("tokenizer.ggml.model") == "llama"
+    name = meta.get("general.name")
+    return from_hf_bytes(
+        data, path=str(p), name=name if isinstance(name, str) else p.stem, sentencepiece=spm
+    )
+
+
 def from_hf_dict(doc: Mapping[str, Any], *, name: str = "") -> Loaded:
     """A ``tokenizer.json`` already parsed into a dict."""
     if not isinstance(doc, Mapping):
@@ -183,18 +215,28 @@ def load(
     :meth:`tokforge.Tokenizer.load`."""
     p = Path(path)
     if p.is_dir():
-        for candidate in ("tokenizer.json", "tokenizer.model", "vocab.json"):
+        for candidate in ("tokenizer.json", "tokenizer.model", "tekken.json", "vocab.json"):
             if (p / candidate).is_file():
                 return load(p / candidate)
         raise TokforgeIOError(
-            f"{p}: a directory without tokenizer.json, tokenizer.model or vocab.json"
+            f"{p}: a directory without tokenizer.json, tokenizer.model, tekken.json or vocab.json"
         )
+    # A GGUF model file may be gigabytes: tell the format from its head before reading it all.
+    try:
+        with open(p, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError as e:
+        raise TokforgeIOError(f"{p}: {e.strerror or e}") from e
+    if detect_format(head) == "gguf":
+        return from_gguf(p)
     data = read_file(p)
     if not data.strip():
         raise VocabFileError(f"{p}: the file is empty: no tokens")
     kind = detect_format(data)
     if kind == "sentencepiece":
         return from_sentencepiece(p)
+    if kind == "tekken":
+        return from_tekken(p)
     # Each reader parses the whole file once (a 5 MB tokenizer.json parsed here too would be
     # parsed twice).
     if kind == "tokforge":

@@ -17,6 +17,13 @@ pub enum Format {
     Gpt2,
     /// A SentencePiece `.model` file: a serialized `ModelProto`, whose first field is a piece.
     SentencePiece,
+    /// Mistral's Tekken JSON (tiktoken-style: base64 token bytes, a pattern, special tokens
+    /// before the ranks): a JSON object with a `"config"` object and a `"num_vocab_tokens"` or
+    /// `"default_vocab_size"` number.
+    Tekken,
+    /// A GGUF model file (llama.cpp): it starts with the magic `GGUF`; its tokenizer is in the
+    /// `tokenizer.ggml.*` metadata keys.
+    Gguf,
     /// A JSON object that is none of the above.
     UnknownJson,
     /// Anything else: a `.tiktoken` rank file (`base64 rank` lines), or text that is none.
@@ -24,14 +31,16 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format's name: `tokforge`, `hf`, `gpt2`, `sentencepiece`, `unknown_json` or
-    /// `tiktoken`.
+    /// The format's name: `tokforge`, `hf`, `gpt2`, `sentencepiece`, `tekken`, `gguf`,
+    /// `unknown_json` or `tiktoken`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Tokforge => "tokforge",
             Format::Hf => "hf",
             Format::Gpt2 => "gpt2",
             Format::SentencePiece => "sentencepiece",
+            Format::Tekken => "tekken",
+            Format::Gguf => "gguf",
             Format::UnknownJson => "unknown_json",
             Format::Tiktoken => "tiktoken",
         }
@@ -58,10 +67,15 @@ impl Format {
 /// ```
 pub fn detect_format(data: &[u8]) -> Format {
     let head = &data[..data.len().min(HEAD)];
+    if head.starts_with(b"GGUF") {
+        return Format::Gguf;
+    }
     let json = trim_start(head);
     if json.first() == Some(&b'{') {
         return if has_key_value(json, b"format", |v| v.starts_with(b"\"tokforge\"")) {
             Format::Tokforge
+        } else if is_tekken(json) {
+            Format::Tekken
         } else if first_value_is_number(json) {
             Format::Gpt2
         } else if has_key_value(json, b"model", |v| v.first() == Some(&b'{')) {
@@ -74,6 +88,15 @@ pub fn detect_format(data: &[u8]) -> Format {
         return Format::SentencePiece;
     }
     Format::Tiktoken
+}
+
+/// Whether a JSON object is a Tekken file: a `"config"` object, and a `"num_vocab_tokens"` or
+/// `"default_vocab_size"` key with a number (Tekken's config keys; no other format has them).
+fn is_tekken(json: &[u8]) -> bool {
+    let number = |v: &[u8]| v.first().is_some_and(u8::is_ascii_digit);
+    has_key_value(json, b"config", |v| v.first() == Some(&b'{'))
+        && (has_key_value(json, b"num_vocab_tokens", number)
+            || has_key_value(json, b"default_vocab_size", number))
 }
 
 /// JSON's whitespace, and the vertical tab and form feed (as Python's `bytes.strip` has them).
@@ -172,6 +195,17 @@ mod tests {
             (b"\x0a\x0b\x0a", Format::Tiktoken),
             (b"IQ== 0\nIg== 1\n", Format::Tiktoken),
             (b"", Format::Tiktoken),
+            (b"GGUF\x03\x00\x00\x00", Format::Gguf),
+            (
+                b"{\"config\": {\"pattern\": \"x\", \"num_vocab_tokens\": 150000}, \"vocab\": []}",
+                Format::Tekken,
+            ),
+            (
+                b"{\"config\": {\"default_vocab_size\": 131072}, \"vocab\": []}",
+                Format::Tekken,
+            ),
+            // A tokenizer.json with a `config` key but no Tekken size is not Tekken.
+            (b"{\"config\": {}, \"model\": {}}", Format::Hf),
         ];
         for &(data, want) in cases {
             let shown = String::from_utf8_lossy(data);

@@ -24,6 +24,7 @@ pub fn parse_tiktoken(text: &[u8], path: &str) -> Result<Vec<(Vec<u8>, Rank)>> {
     let mut out = Vec::new();
     let mut seen_tokens = rustc_hash::FxHashSet::default();
     let mut seen_ranks = rustc_hash::FxHashSet::default();
+    let mut empty = 0usize;
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if line.trim().is_empty() {
@@ -39,17 +40,24 @@ pub fn parse_tiktoken(text: &[u8], path: &str) -> Result<Vec<(Vec<u8>, Rank)>> {
                 ))
             }
         };
-        let bytes = B64
-            .decode(tok)
-            .map_err(|e| bad(n, format!("bad base64 {:?}: {e}", trunc(tok))))?;
-        if bytes.is_empty() {
-            return Err(bad(n, "empty token".into()));
-        }
         let rank: Rank = rank
             .parse()
             .map_err(|_| bad(n, format!("bad rank {:?}", trunc(rank))))?;
         if !seen_ranks.insert(rank) {
             return Err(bad(n, format!("rank {rank} appears twice")));
+        }
+        // An empty token (`=`, as Whisper's multilingual.tiktoken has at rank 50256): tiktoken
+        // accepts it, and byte pair encoding can never produce it, so its rank stays unused.
+        if tok.bytes().all(|b| b == b'=') {
+            empty += 1;
+            continue;
+        }
+        let bytes = B64
+            .decode(tok)
+            .map_err(|e| bad(n, format!("bad base64 {:?}: {e}", trunc(tok))))?;
+        if bytes.is_empty() {
+            empty += 1;
+            continue;
         }
         if !seen_tokens.insert(bytes.clone()) {
             return Err(bad(n, format!("token {tok} appears twice")));
@@ -60,7 +68,7 @@ pub fn parse_tiktoken(text: &[u8], path: &str) -> Result<Vec<(Vec<u8>, Rank)>> {
         return Err(bad(0, "no tokens in file".into()));
     }
     if let Some((i, (_, r))) = out.iter().enumerate().max_by_key(|(_, (_, r))| *r) {
-        check_id(*r as u64, out.len(), "rank").map_err(|reason| {
+        check_id(*r as u64, out.len() + empty, "rank").map_err(|reason| {
             // Name the line: the i-th token line, counting the blank lines skipped before it.
             let line = text
                 .lines()
@@ -131,5 +139,9 @@ mod tests {
         );
         assert!(parse_tiktoken(b"YQ== 4294967295\n", "x").is_err());
         assert!(parse_tiktoken(b"YQ== 1000\n", "x").is_ok());
+        // An empty token keeps its rank unused, as tiktoken's own reader keeps it unreachable.
+        let ranks = parse_tiktoken(b"YQ== 0\nYg== 1\n= 2\n", "x").unwrap();
+        assert_eq!(ranks, vec![(b"a".to_vec(), 0), (b"b".to_vec(), 1)]);
+        assert!(parse_tiktoken(b"YQ== 0\n= 0\n", "x").is_err());
     }
 }
