@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import _core
 from .errors import TokforgeError, TokforgeIOError
+from .files import read_bytes
 
 __all__ = [
     "ALIASES",
@@ -138,7 +139,7 @@ def encoding_core(name: str, path: str) -> _core.CoreBPE:
     """The core of encoding ``name`` (a key of :data:`ENCODINGS`) from the rank file at
     ``path``, refused when the file's SHA-256 is not the published one."""
     spec = ENCODINGS[name]
-    data = Path(path).read_bytes()
+    data = read_bytes(path)
     if hashlib.sha256(data).hexdigest() != spec.sha256:
         raise TokforgeError(f"{path}: not the {name} rank file (SHA-256 differs)")
     return _core.CoreBPE.from_tiktoken_bytes(

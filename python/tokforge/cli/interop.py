@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .. import _core
+from .. import files
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
 from ..interop import sentencepiece
@@ -54,7 +54,7 @@ def convert(src: str, out: Path, fmt: str, merges: str | None = None) -> Tokeniz
             raise TokforgeError(f"{src}: --to sentencepiece-vocab needs a SentencePiece .model")
         model = sentencepiece.read_model(path)
         text = sentencepiece.to_vocab_text(model)
-        _core.CoreBPE.write_atomic(out, text.encode("utf-8"))
+        files.write_atomic(out, text.encode("utf-8"))
         return Tokenizer.from_sentencepiece(path)
     tok = read_input(src, merges)
     if fmt == "tokforge":

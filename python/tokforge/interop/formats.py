@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from .. import _core
 from ..errors import TokforgeError, TokforgeIOError, VocabFileError
+from ..files import read_bytes
 from ..registry import PRESETS, known_rank_file
 from . import gpt2, sentencepiece
 
@@ -77,10 +78,9 @@ def detect_format(data: bytes) -> str:
 
 
 def read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise TokforgeIOError(f"{path}: {e.strerror or e}") from e
+    """The bytes of a regular file (a FIFO or a device such as ``/dev/zero`` is refused: it
+    would block or never end)."""
+    return read_bytes(path)
 
 
 def hf_name(p: Path) -> str:
@@ -205,8 +205,9 @@ def load(
     if kind == "gpt2":
         merges = p.with_name("merges.txt")
         if not merges.is_file():
+            what = "is not a regular file" if merges.exists() else "is missing"
             raise VocabFileError(
-                f"{p}: a GPT-2 vocab.json needs merges.txt beside it ({merges} is missing)"
+                f"{p}: a GPT-2 vocab.json needs merges.txt beside it ({merges} {what})"
             )
         return from_gpt2(p, merges)
     if kind == "unknown_json":

@@ -13,15 +13,16 @@ job (``tokforge.Tokenizer.from_json_bytes``), so :mod:`tokforge.nn` still needs 
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..files import write_atomic
 from .config import Config, Params
 from .weights import check_params, flatten_params, unflatten_params
 
@@ -60,18 +61,9 @@ def save_trained(
         entries[_TOKENIZER] = np.frombuffer(bytes(tokenizer_json), dtype=np.uint8)
     for name, value in flatten_params(params).items():
         entries[name] = np.asarray(value)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **entries)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    np.savez(buf, **entries)  # type: ignore[arg-type]
+    write_atomic(target, buf.getvalue())
 
 
 def load_trained(path: str | os.PathLike[str]) -> TrainedFile:

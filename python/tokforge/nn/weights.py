@@ -21,6 +21,7 @@ here with NumPy alone.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..files import write_atomic
 from .config import Config, Params
 
 __all__ = [
@@ -177,9 +179,14 @@ def save_npz(path: str | os.PathLike[str], params: Params, config: Config) -> No
     NumPy appends ``.npz`` to a name without it.
     """
     flat = {k: np.asarray(v) for k, v in flatten_params(params).items()}
+    buf = io.BytesIO()
     # numpy's stub types **kwds against its own allow_pickle: bool keyword, so a dict of arrays
     # unpacked there is refused although every key is a tensor name
-    np.savez(path, __config__=np.array(json.dumps(config.to_dict())), **flat)  # type: ignore[arg-type]
+    np.savez(buf, __config__=np.array(json.dumps(config.to_dict())), **flat)  # type: ignore[arg-type]
+    target = os.fspath(path)
+    if isinstance(target, str) and not target.endswith(".npz"):
+        target += ".npz"  # as np.savez does with a file name
+    write_atomic(target, buf.getvalue())
 
 
 def load_npz(path: str | os.PathLike[str]) -> tuple[Params, Config]:
@@ -304,11 +311,12 @@ def write_safetensors(
         arrays.append(a)
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(blob)))
-        f.write(blob)
-        for a in arrays:
-            f.write(a.tobytes())
+    out = io.BytesIO()
+    out.write(struct.pack("<Q", len(blob)))
+    out.write(blob)
+    for a in arrays:
+        out.write(a.tobytes())
+    write_atomic(path, out.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------
