@@ -83,6 +83,32 @@ def read_file(path: Path) -> bytes:
     return read_bytes(path)
 
 
+def _check_encoding(p: Path, data: bytes) -> None:
+    """Tokenizer files are UTF-8 without a byte order mark (or binary SentencePiece models)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise VocabFileError(
+            f"{p}: starts with a UTF-8 byte order mark (BOM); tokenizer files are UTF-8 "
+            "without one: remove its first 3 bytes"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise VocabFileError(f"{p}: UTF-16 text (it starts with a UTF-16 BOM); save it as UTF-8")
+
+
+def _check_rank_file(p: Path, data: bytes) -> None:
+    """A ``.tiktoken`` rank file is lines of ``base64 rank``: anything else is not a
+    tokenizer file in any format tokforge reads, said so rather than asking for a pattern (the
+    rank file parser, given a pattern, names a bad line itself)."""
+    first = data.lstrip(b"\r\n").split(b"\n", 1)[0].rstrip(b"\r")
+    token, _, rank = first.partition(b" ")
+    b64 = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+    if token and set(token) <= b64 and rank[:1].isdigit():
+        return
+    raise VocabFileError(
+        f"{p}: not a tokenizer file: neither JSON (tokforge, tokenizer.json, vocab.json), "
+        "a SentencePiece model nor a .tiktoken rank file (its first line is not 'base64 rank')"
+    )
+
+
 def hf_name(p: Path) -> str:
     """A name for a tokenizer read from ``p``: its folder's name for ``tokenizer.json``."""
     return p.parent.name if p.name == "tokenizer.json" and p.parent.name else p.stem
@@ -192,6 +218,7 @@ def load(
     data = read_file(p)
     if not data.strip():
         raise VocabFileError(f"{p}: the file is empty: no tokens")
+    _check_encoding(p, data)
     kind = detect_format(data)
     if kind == "sentencepiece":
         return from_sentencepiece(p)
@@ -213,6 +240,8 @@ def load(
     if kind == "unknown_json":
         try:
             json.loads(data)
+        except RecursionError:
+            raise VocabFileError(f"{p}: JSON nested too deeply") from None
         except ValueError as e:
             raise VocabFileError(f"{p}: not valid JSON: {e}") from None
         raise VocabFileError(
@@ -231,6 +260,7 @@ def load(
         )
         return Loaded(core)
     if pattern is None and pretokenizer is None:
+        _check_rank_file(p, data)
         raise TokforgeError(
             f"{p}: a rank file without a known pattern; pass pattern=... or pretokenizer=..."
         )
