@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from .errors import TokforgeError, TokforgeIOError
+from .files import check_input
 from .registry import ALIASES, ENCODINGS, encoding_core, find_rank_file, list_encoding_names
 from .tokenizer import Tokenizer
 
@@ -27,8 +28,7 @@ def get_encoding(name: str, path: str | os.PathLike[str] | None = None) -> Token
     if key not in ENCODINGS:
         raise TokforgeError(f"unknown encoding {name!r}; known: {', '.join(list_encoding_names())}")
     p = Path(path) if path is not None else find_rank_file(key)
-    if not p.is_file():
-        raise TokforgeIOError(f"{p}: no such file")
+    check_input(p)
     return _load_encoding(key, str(p.resolve()))
 
 

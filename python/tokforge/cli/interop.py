@@ -107,6 +107,14 @@ def verify(tok: Tokenizer, out: Path, fmt: str) -> list[str]:
 def _cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.output)
     fmt = args.to or guess_format(out)
+    src = Path(args.input)
+    inputs = [src, *([Path(args.merges)] if args.merges else [])]
+    if src.is_dir():
+        inputs += [
+            src / n for n in ("tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt")
+        ]
+    target = out / "tokenizer.json" if out.is_dir() else out
+    files.refuse_same_file(target, inputs)
     tok = convert(args.input, out, fmt, args.merges)
     info: dict[str, Any] = {"output": str(out), "format": fmt, "n_vocab": tok.n_vocab}
     if args.verify and fmt != "sentencepiece-vocab":

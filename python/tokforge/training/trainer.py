@@ -32,6 +32,7 @@ from typing import Any, Union, overload
 
 from .. import _core
 from ..errors import PretokenizerError, TokforgeError, VocabError
+from ..files import check_input
 from ..interop.hf_export import WHITESPACE_PATTERN, to_oniguruma
 from ..interop.hf_json import add_specials, added_token, bpe_model, document
 from ..reference import new_repr as _new_repr
@@ -509,6 +510,8 @@ def _train_merges(
             raise TokforgeError("special_tokens holds the same token twice")
 
     files, texts = _split_corpus(texts_or_files)
+    for f in files:
+        check_input(f)  # a FIFO or /dev/zero would never end
     counter = _core.PretokenCounter(
         pattern=pattern,
         preset=pretokenizer if pattern is None else None,
