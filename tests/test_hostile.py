@@ -553,3 +553,16 @@ def test_single_token_lookups_refuse_ints_and_quote_little() -> None:
     message = str(err.value)
     assert "(10000000 bytes)" in message
     assert len(message) < 200
+
+
+def test_preset_names_are_taken_wherever_a_pattern_is() -> None:
+    """Taken as a regex, ``"cl100k"`` matches only that word and every other text is dropped."""
+    text = "hello world, 123!"
+    for name, preset in (("cl100k", "cl100k"), ("cl100k_base", "cl100k"), ("gpt2", "gpt2")):
+        want = tokforge.Tokenizer.from_merges([], pretokenizer=preset).encode(text)
+        assert tokforge.Tokenizer.from_merges([], pattern=name).encode(text) == want
+        ranks = {bytes([i]): i for i in range(256)}
+        assert tokforge.Tokenizer("t", pat_str=name, mergeable_ranks=ranks).encode(text) == want
+        trained = tokforge.train([text], 260, pattern=name, progress=False)
+        assert trained.pretokenizer == preset
+    assert want == list(text.encode())  # no merges: one id per byte, nothing lost

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from .. import _core
 from ..errors import TokforgeError, TokforgeIOError, VocabFileError
 from ..files import read_bytes
-from ..registry import PRESETS, known_rank_file
+from ..registry import ALIASES, ENCODINGS, PRESETS, known_rank_file
 from . import gpt2, sentencepiece
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "from_tiktoken",
     "hf_name",
     "load",
+    "preset_of",
     "pretokenizer_args",
     "read_file",
     "special_dict",
@@ -124,6 +125,20 @@ def special_dict(special_tokens: Any) -> dict[str, int]:
     return dict(special_tokens)
 
 
+def preset_of(pattern: str) -> str | None:
+    """The preset a pattern argument names (``"cl100k"``, ``"cl100k_base"``, ...), or ``None``
+    for a regex. Taken literally, ``"cl100k"`` would be a regex matching only that word, and
+    every other text would be dropped.
+
+    >>> preset_of("cl100k_base"), preset_of("gpt2"), preset_of(r"\\w+")
+    ('cl100k', 'gpt2', None)
+    """
+    if pattern in PRESETS:
+        return pattern
+    spec = ENCODINGS.get(ALIASES.get(pattern, pattern))
+    return spec.preset if spec is not None else None
+
+
 def pretokenizer_args(pat_str: str | None, pretokenizer: PretokenizerLike | None) -> dict[str, Any]:
     """The core constructors' pretokenizer keyword: ``pattern``, ``preset`` or ``callable``."""
     if pat_str is not None and pretokenizer is not None:
@@ -131,7 +146,8 @@ def pretokenizer_args(pat_str: str | None, pretokenizer: PretokenizerLike | None
     if pat_str is not None:
         if not isinstance(pat_str, str):
             raise TypeError(f"pat_str must be a str, not {type(pat_str).__name__}")
-        return {"pattern": pat_str}
+        preset = preset_of(pat_str)
+        return {"preset": preset} if preset is not None else {"pattern": pat_str}
     if pretokenizer is None:
         return {"preset": "cl100k"}
     if isinstance(pretokenizer, str):

@@ -33,6 +33,7 @@ from typing import Any, Union, overload
 from .. import _core
 from ..errors import PretokenizerError, TokforgeError, VocabError
 from ..files import check_input
+from ..interop.formats import preset_of
 from ..interop.hf_export import WHITESPACE_PATTERN, to_oniguruma
 from ..interop.hf_json import add_specials, added_token, bpe_model, document
 from ..reference import new_repr as _new_repr
@@ -477,6 +478,8 @@ def _train_merges(
     coverage = _check_byte_fallback(byte_fallback, character_coverage)
     if pattern is not None and pretokenizer is not None:
         raise TypeError("give either pattern (a regex) or pretokenizer (a preset name), not both")
+    if isinstance(pattern, str) and preset_of(pattern) is not None:
+        pattern, pretokenizer = None, preset_of(pattern)
     if pretokenizer is not None and not isinstance(pretokenizer, str):
         raise PretokenizerError(
             "training counts pretokens in the core: pretokenizer must be a preset name "
