@@ -478,8 +478,9 @@ def _train_merges(
     coverage = _check_byte_fallback(byte_fallback, character_coverage)
     if pattern is not None and pretokenizer is not None:
         raise TypeError("give either pattern (a regex) or pretokenizer (a preset name), not both")
-    if isinstance(pattern, str) and preset_of(pattern) is not None:
-        pattern, pretokenizer = None, preset_of(pattern)
+    named = preset_of(pattern) if isinstance(pattern, str) else None
+    if named is not None:
+        pattern, pretokenizer = None, named
     if pretokenizer is not None and not isinstance(pretokenizer, str):
         raise PretokenizerError(
             "training counts pretokens in the core: pretokenizer must be a preset name "
