@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 import tokforge
-from conftest import CORPORA, corpus_text, documents
+from conftest import CORPORA, corpus_text, documents, require_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokforge.errors import TokforgeError, VocabFileError
 
-tokenizers = pytest.importorskip("tokenizers")
+tokenizers = require_module("tokenizers")
 from tokenizers import (  # noqa: E402
     Regex,
     decoders,

@@ -14,11 +14,12 @@ import unicodedata
 
 import pytest
 import tokforge
+from conftest import require_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokforge import _core
 
-regex = pytest.importorskip("regex")
+regex = require_module("regex")
 PRESETS = ["gpt2", "cl100k", "o200k"]
 # Patterns that are not presets but have a scanner too (Llama 3's and Qwen 2's tokenizer.json
 # Split patterns): a custom pattern equal to one of them is served by the scanner.
