@@ -275,6 +275,19 @@ OTHER_COMPONENTS = {
             [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=False)]
         ),
     ),
+    # Metaspace's other prepend schemes, ByteLevel's prefix space and NFKD: each against tokenizers
+    "nfkd-metaspace-always": (
+        lambda: normalizers.NFKD(),
+        lambda: pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
+    ),
+    "metaspace-never": (
+        lambda: normalizers.NFC(),
+        lambda: pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never"),
+    ),
+    "bytelevel-add-prefix-space": (
+        lambda: normalizers.NFKC(),
+        lambda: pre_tokenizers.ByteLevel(add_prefix_space=True),
+    ),
     "nfc-split-behaviors": (
         lambda: normalizers.NFC(),
         lambda: pre_tokenizers.Sequence(
