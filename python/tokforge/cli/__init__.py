@@ -11,7 +11,6 @@ quietly with exit code 0."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -20,7 +19,7 @@ from ..errors import TokforgeError
 from ..serve import command as serve
 from . import basic, bench, dataset, demo, interop, model, nn, train
 from . import inspect as inspect_commands
-from .options import fail
+from .options import fail, stdout_closed
 
 __all__ = ["build_parser", "main"]
 
@@ -60,17 +59,6 @@ def _escapable(arg: str) -> bool:
     return True
 
 
-def _stdout_closed() -> int:
-    """The reader of stdout went away: send the rest of the output nowhere (Python would
-    otherwise report the broken pipe again when it flushes stdout at exit) and succeed."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     bad = _not_utf8(argv)
@@ -88,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     # BrokenPipeError is an OSError: it must be caught first.
     except BrokenPipeError:
-        return _stdout_closed()
+        return stdout_closed()
     except KeyboardInterrupt:
         print(f"tokforge {command}: interrupted", file=sys.stderr)
         return 130

@@ -26,6 +26,7 @@ __all__ = [
     "fail",
     "positive_float",
     "positive_int",
+    "stdout_closed",
 ]
 
 #: What ``ArgumentParser.add_subparsers()`` returns.
@@ -121,8 +122,23 @@ def _describe(e: BaseException | str) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def stdout_closed() -> int:
+    """The reader of stdout went away (``tokforge ... | head -1``): send the rest of the output
+    nowhere (Python would report the broken pipe again when it flushes stdout at exit) and
+    return the exit code 0."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 0
+
+
 def fail(e: BaseException | str, command: str = "") -> int:
     """Prints ``tokforge COMMAND: error: <the first line of e>`` (``tokforge: error: ...``
-    without a command: the form argparse uses for usage errors) to stderr and returns 1."""
+    without a command: the form argparse uses for usage errors) to stderr and returns 1; a
+    broken pipe on stdout is no error (:func:`stdout_closed`)."""
+    if isinstance(e, BrokenPipeError):
+        return stdout_closed()
     print(f"tokforge{' ' + command if command else ''}: error: {_describe(e)}", file=sys.stderr)
     return 1
