@@ -253,7 +253,10 @@ def test_inspect_lineage(shared_env, low_file, capsys):
     assert json.loads(capsys.readouterr().out)["token"] == tt.encode_single_token("123")
     assert main(["inspect", "--lineage", "lowly", "-t", str(low_file)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("tokforge: error: 'lowly' is not a single token") and err.count("\n") == 1
+    assert (
+        err.startswith("tokforge inspect: error: 'lowly' is not a single token")
+        and err.count("\n") == 1
+    )
 
 
 def test_inspect_vocabulary_queries(shared_env, low_file, tmp_path, capsys):
@@ -315,7 +318,7 @@ def test_artifacts_cli(low_file, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [a["key"] for a in data["artifacts"]] == ["case"]
     assert main(["artifacts", "-t", str(low_file), "--only", "nope"]) == 1
-    assert capsys.readouterr().err.startswith("tokforge: error: unknown artifact 'nope'")
+    assert capsys.readouterr().err.startswith("tokforge artifacts: error: unknown artifact 'nope'")
 
 
 def test_artifacts_cli_defaults(shared_env, capsys):

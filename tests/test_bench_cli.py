@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import require_shared
+from conftest import require_module, require_shared
 from tokforge.cli import main
 
 
@@ -52,7 +52,7 @@ def test_table_and_id_lines(text_file, capsys):
 
 
 def test_json(text_file, capsys):
-    pytest.importorskip("tiktoken")
+    require_module("tiktoken")
     code, out = bench(
         capsys,
         text_file,

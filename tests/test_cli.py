@@ -49,7 +49,9 @@ def test_encode_from_stdin_and_file(tok_file, tmp_path, capsys, monkeypatch):
 def test_special_tokens_on_the_cli(tok_file, capsys):
     assert main(["encode", "a<|endoftext|>", "-t", str(tok_file)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("tokforge: error: Encountered text corresponding to disallowed special")
+    assert err.startswith(
+        "tokforge encode: error: Encountered text corresponding to disallowed special"
+    )
     assert err.count("\n") == 1
     assert main(["encode", "a<|endoftext|>", "--allow-special", "-t", str(tok_file)]) == 0
     assert capsys.readouterr().out.strip() == "97 258"

@@ -17,6 +17,7 @@ import pytest
 import tokforge
 from conftest import CORPORA, corpus_text
 from tokforge.cli import main
+from tokforge.errors import TokforgeError
 from tokforge.training import counts as tc
 from tokforge.training import distributed as td
 
@@ -143,6 +144,13 @@ def test_jsonl_records_are_documents(tmp_path):
             f.write(json.dumps(d) + "\n")
     tok = _tok(tmp_path)
     eot = tok.special_tokens[SPECIAL]
+    # a record without the field is an error naming its line, as in train
+    with pytest.raises(TokforgeError, match=r"d\.jsonl\.gz: line 2: no field 'text'"):
+        td.encode_files([p], tok, tmp_path / "j", eot=SPECIAL, num_workers=1)
+    del docs[1]
+    with gzip.open(p, "wt", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps(d) + "\n")
     m = td.encode_files([p], tok, tmp_path / "j", eot=SPECIAL, num_workers=1)
     ids = np.load(tmp_path / "j" / m["shards"][0]["shard"]).tolist()
     want = []

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import tokforge
-from conftest import corpus_text, documents, require_shared, tiktoken_encoding
+from conftest import corpus_text, documents, require_module, require_shared, tiktoken_encoding
 from tokforge.cli import main
 
-tokenizers = pytest.importorskip("tokenizers")
+tokenizers = require_module("tokenizers")
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -61,7 +61,7 @@ def test_trained_tokenizer_round_trips_every_format(
         assert info["verified"], info
     hf = tokenizers.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
     assert [e.ids for e in hf.encode_batch(sample, add_special_tokens=False)] == expected
-    tiktoken = pytest.importorskip("tiktoken")
+    tiktoken = require_module("tiktoken")
     from tiktoken.load import load_tiktoken_bpe
 
     enc = tiktoken.Encoding(

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import tokforge
-from conftest import CORPORA, corpus_text, documents
+from conftest import CORPORA, corpus_text, documents, require_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokforge.errors import TokforgeIOError, VocabFileError
 from tokforge.interop.gpt2 import ENDOFTEXT, read_gpt2
 
-tokenizers = pytest.importorskip("tokenizers")
+tokenizers = require_module("tokenizers")
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 import tokforge
-from conftest import CORPORA, corpus_text, documents
+from conftest import CORPORA, corpus_text, documents, require_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokforge.errors import TokforgeError, VocabFileError
 
-tokenizers = pytest.importorskip("tokenizers")
+tokenizers = require_module("tokenizers")
 from tokenizers import (  # noqa: E402
     Regex,
     decoders,
@@ -274,6 +274,19 @@ OTHER_COMPONENTS = {
         lambda: pre_tokenizers.Sequence(
             [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=False)]
         ),
+    ),
+    # Metaspace's other prepend schemes, ByteLevel's prefix space and NFKD: each against tokenizers
+    "nfkd-metaspace-always": (
+        lambda: normalizers.NFKD(),
+        lambda: pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
+    ),
+    "metaspace-never": (
+        lambda: normalizers.NFC(),
+        lambda: pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never"),
+    ),
+    "bytelevel-add-prefix-space": (
+        lambda: normalizers.NFKC(),
+        lambda: pre_tokenizers.ByteLevel(add_prefix_space=True),
     ),
     "nfc-split-behaviors": (
         lambda: normalizers.NFC(),

@@ -19,6 +19,7 @@ from conftest import (
     ENCODING_NAMES,
     corpus_text,
     documents,
+    require_module,
     tiktoken_encoding,
     tokforge_encoding,
 )
@@ -37,7 +38,7 @@ def _require(module: str) -> Any:
             return __import__(module)
         except ImportError:
             pytest.fail(f"{module} is not installed: the HF export tests need it")
-    return pytest.importorskip(module)
+    return require_module(module)
 
 
 _HF: dict[str, Any] = {}

@@ -16,14 +16,14 @@ import unicodedata
 
 import pytest
 import tokforge
-from conftest import CORPORA, corpus_text, documents
+from conftest import CORPORA, corpus_text, documents, require_module
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from tokforge.errors import TokforgeError, TokforgeIOError, VocabFileError
 from tokforge.interop import sentencepiece as tsp
 
-spm = pytest.importorskip("sentencepiece")
-tokenizers = pytest.importorskip("tokenizers")
+spm = require_module("sentencepiece")
+tokenizers = require_module("tokenizers")
 
 CONFIGS = {
     # Llama-2 style

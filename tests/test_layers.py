@@ -149,6 +149,7 @@ PUBLIC = [
 # The submodules `import tokforge` loads, which Python puts on the package as attributes.
 LOADED_MODULES = [
     "encodings",
+    "files",
     "inspect",
     "interop",
     "protocol",

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tokforge
+from conftest import require_shared
 from tokforge.cli import nn as nn_cli
 from tokforge.nn import Config, Transformer, softmax
 from tokforge.nn.weights import save_gpt2
@@ -161,10 +162,9 @@ def test_tokenizer_larger_than_the_weights_vocabulary(byte_tokenizer, tmp_path, 
 
 @pytest.fixture
 def cl100k():
-    try:
-        return tokforge.resolve_tokenizer("cl100k")
-    except (OSError, ValueError, AttributeError) as e:  # no rank file (or no compiled core)
-        pytest.skip(f"cl100k rank file not found: {e}")
+    # skips without ../shared, fails under TOKFORGE_REQUIRE_SHARED=1; any other error fails
+    require_shared("vocabs", "cl100k_base.tiktoken")
+    return tokforge.resolve_tokenizer("cl100k")
 
 
 def test_run_model_through_the_main_cli_with_cl100k(cl100k, capsys) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import optional_module, require_module
 from tokforge.nn import Config, Transformer, weights
 
-torch = pytest.importorskip("torch")
-TF = pytest.importorskip("torch.nn.functional")
+torch = optional_module(
+    "torch", "torch is not in the test extras (see OPTIONAL_ORACLES in conftest.py)"
+)
+TF = optional_module("torch.nn.functional", "torch is not installed")
 
 IDS = [3, 14, 15, 9, 26, 5, 35, 8, 9, 7]
 
@@ -110,7 +113,7 @@ def test_logits_match_torch_functional(overrides: dict[str, object]) -> None:
 
 
 def test_logits_match_transformers_gpt2() -> None:
-    transformers = pytest.importorskip("transformers")
+    transformers = require_module("transformers")
     config = Config(vocab_size=50, d_model=32, n_layers=2, n_heads=4, max_seq_len=16,
                     activation="gelu_tanh")  # fmt: skip
     model = noisy(config, seed=2)

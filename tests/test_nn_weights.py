@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_module
 from tokforge.nn import Config, Transformer, weights
 from tokforge.nn.weights import read_safetensors, write_safetensors
 
@@ -186,7 +187,7 @@ def test_safetensors_bad_offsets(tmp_path: Path) -> None:
 
 
 def test_our_writer_and_reader_agree_with_the_safetensors_package(tmp_path: Path) -> None:
-    st = pytest.importorskip("safetensors.numpy")
+    st = require_module("safetensors.numpy")
     rng = np.random.default_rng(1)
     tensors = {
         "wte.weight": rng.standard_normal((11, 4)).astype(np.float32),

@@ -7,13 +7,13 @@ import unicodedata
 
 import pytest
 import tokforge
-from conftest import CORPORA, corpus_text
+from conftest import CORPORA, corpus_text, require_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokforge import _core
 from tokforge.errors import PatternError, PretokenizerError
 
-regex = pytest.importorskip("regex")
+regex = require_module("regex")
 PRESETS = ["gpt2", "cl100k", "o200k"]
 
 

@@ -9,16 +9,16 @@ the whole shared corpora; tests/test_pretokenize.py does so from Python against 
 from __future__ import annotations
 
 import random
-import time
 import unicodedata
 
 import pytest
 import tokforge
+from conftest import require_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokforge import _core
 
-regex = pytest.importorskip("regex")
+regex = require_module("regex")
 PRESETS = ["gpt2", "cl100k", "o200k"]
 # Patterns that are not presets but have a scanner too (Llama 3's and Qwen 2's tokenizer.json
 # Split patterns): a custom pattern equal to one of them is served by the scanner.
@@ -142,12 +142,10 @@ def _worst_cases() -> dict[str, str]:
 @pytest.mark.parametrize("preset", PRESETS)
 def test_worst_cases(preset):
     tok = _SPLITTERS[preset]
+    # Correctness on inputs that make backtracking regexes slow; their speed (linear time) is
+    # measured, with numbers, by benches/encode_bench.py --worst-cases --scaling.
     for case, text in _worst_cases().items():
-        t0 = time.perf_counter()
         pieces = tok.split(text)
-        took = time.perf_counter() - t0
-        # Linear time: milliseconds. The bound only catches quadratic behaviour.
-        assert took < 5, (case, took)
         assert pieces == _PATTERNS[preset].findall(text), case
         assert "".join(pieces) == text
         if case == "x spaces y":

@@ -355,4 +355,4 @@ def test_command_line_serves_until_interrupted(toy_path):
         timeout=60,
     )
     assert bad.returncode == 1
-    assert bad.stderr.startswith("tokforge: error: no/such.json: neither a known encoding")
+    assert bad.stderr.startswith("tokforge serve: error: no/such.json: neither a known encoding")

@@ -294,10 +294,28 @@ def test_decode_encode_round_trip(text):
     assert tok.decode_bytes(tok.encode_ordinary(text)) == text.encode("utf-8")
 
 
-def test_long_pieces_round_trip(cl100k):
-    for text in ["a" * 200_000, "1" * 100_000, "日" * 50_000, " " * 100_000 + "y", "ab" * 80_000]:
-        ids = cl100k.encode_ordinary(text)
-        assert cl100k.decode(ids) == text
+LONG_PIECES = [
+    "a" * 200_000,
+    "1" * 100_000,
+    "日" * 50_000,
+    " " * 100_000 + "y",
+    "ab" * 80_000,
+    "\U0001f600" * 30_000,
+    "e\u0301" * 40_000,
+    "^" * 150_000,
+    "\r\n" * 60_000,
+    "x" * 131_072 + "y" * 131_071,
+]
+
+
+def test_long_pieces_equal_tiktoken(encoding_pair):
+    """Pieces of 100-300 KB (one regex match each, or a few): tiktoken's ids, not only a round
+    trip. Sized so tiktoken's own quadratic merge stays well under a second."""
+    tok, tt = encoding_pair
+    for text in LONG_PIECES:
+        ids = tok.encode_ordinary(text)
+        assert ids == tt.encode_ordinary(text), text[:3]
+        assert tok.decode(ids) == text
 
 
 def test_repr_and_properties(small):

@@ -13,7 +13,7 @@ import logging
 import random
 
 import pytest
-from conftest import CORPORA, corpus_text, require_shared
+from conftest import CORPORA, corpus_text, require_module, require_shared
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokforge import _core
@@ -137,7 +137,7 @@ def test_matches_reference_on_generated_corpora(
 def test_matches_rustbpe_when_installed(name):
     # An independent implementation with the same rule (highest count, ties to the smallest
     # pair). rustbpe has no min_frequency, so compare with min_frequency=1.
-    rustbpe = pytest.importorskip("rustbpe")
+    rustbpe = require_module("rustbpe")
     text = slice_of(name, 200_000)
     docs = [text[i : i + 4000] for i in range(0, len(text), 4000)]
     peer = rustbpe.Tokenizer()
@@ -239,7 +239,7 @@ def _round_trip_tokenizer():
 
 @pytest.mark.parametrize("name", ["en_docs", "man_zh_CN", "code_py"])
 def test_tiktoken_export_gives_identical_ids(name, tmp_path):
-    pytest.importorskip("tiktoken")
+    require_module("tiktoken")
     import tiktoken
     import tiktoken.load
 
@@ -258,7 +258,7 @@ def test_tiktoken_export_gives_identical_ids(name, tmp_path):
 
 
 def test_cli_tiktoken_format_loads_in_tiktoken(tmp_path):
-    pytest.importorskip("tiktoken")
+    require_module("tiktoken")
     import tiktoken
     import tiktoken.load
 

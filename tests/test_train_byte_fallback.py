@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
 import pytest
-from conftest import CORPORA, corpus_text, documents
+from conftest import CORPORA, corpus_text, documents, require_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokforge import _core
@@ -131,7 +131,7 @@ def test_alphabet_and_rare_characters_are_bytes(config):
 @pytest.mark.slow
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_hf_tokenizers_identical_ids(config, tmp_path):
-    tokenizers = pytest.importorskip("tokenizers")
+    tokenizers = require_module("tokenizers")
     tok = _trained(config)
     path = tmp_path / "tokenizer.json"
     tok.to_hf(path)
@@ -292,7 +292,7 @@ def test_textbook_trace(capsys):
 
 
 def test_cli_byte_fallback(tmp_path, capsys):
-    tokenizers = pytest.importorskip("tokenizers")
+    tokenizers = require_module("tokenizers")
     corpus = tmp_path / "corpus.txt"
     text = corpus_text("en_docs")[:80_000] + corpus_text("man_ja")[:1_000]
     corpus.write_text(text, encoding="utf-8")

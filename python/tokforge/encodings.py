@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from .errors import TokforgeError, TokforgeIOError
+from .files import check_input
 from .registry import ALIASES, ENCODINGS, encoding_core, find_rank_file, list_encoding_names
 from .tokenizer import Tokenizer
 
@@ -34,8 +35,7 @@ def get_encoding(name: str, path: str | os.PathLike[str] | None = None) -> Token
         # a local copy is hashed here (milliseconds); the bundled file when it is first read
         return _load_encoding(key, str(find_rank_file(key)))
     p = Path(path)
-    if not p.is_file():
-        raise TokforgeIOError(f"{p}: no such file")
+    check_input(p)
     return _load_encoding(key, str(p.resolve()))
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import _core
 from .errors import TokforgeIOError
+from .files import read_bytes
 
 __all__ = [
     "ALIASES",
@@ -114,7 +115,7 @@ def _overrides(spec: EncodingSpec) -> list[Path]:
 
 def _read(path: Path) -> bytes:
     """The file's bytes, gunzipped when its name ends in ``.gz``."""
-    data = path.read_bytes()
+    data = read_bytes(path)
     if path.name.endswith(".gz"):
         try:
             return gzip.decompress(data)

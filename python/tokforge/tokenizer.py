@@ -15,7 +15,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from . import _core
+from . import _core, files
 from ._core import CoreBPE
 from .errors import DisallowedSpecialTokenError, TokforgeError, UnknownTokenError
 from .inspect.explanation import Explanation, explain
@@ -229,7 +229,7 @@ class Tokenizer:
         """Writes the tokenizer atomically (a temporary file renamed over ``path``): the
         tokforge JSON file, or for a tokenizer read from a Hugging Face ``tokenizer.json`` (or
         converted to one), that JSON unchanged."""
-        _core.CoreBPE.write_atomic(Path(path), self._core.to_json_bytes())
+        files.write_atomic(path, self._core.to_json_bytes())
 
     def to_tiktoken(self, path: str | os.PathLike[str]) -> None:
         """Writes the ordinary tokens as a ``.tiktoken`` rank file that tiktoken loads.
@@ -241,7 +241,7 @@ class Tokenizer:
                 "a tokenizer read from tokenizer.json / SentencePiece / GPT-2 files merges by its "
                 "merge list; a .tiktoken rank file cannot reproduce it (use to_hf)"
             )
-        _core.CoreBPE.write_atomic(Path(path), self._core.to_tiktoken_bytes())
+        files.write_atomic(path, self._core.to_tiktoken_bytes())
 
     # ----------------------------------------------------------------- interop
 
@@ -321,7 +321,7 @@ class Tokenizer:
             if hf is not None
             else json.dumps(self.to_hf_dict(), ensure_ascii=False, indent=1).encode("utf-8")
         )
-        _core.CoreBPE.write_atomic(p, data)
+        files.write_atomic(p, data)
 
     def to_json_bytes(self) -> bytes:
         """The tokforge JSON file content."""

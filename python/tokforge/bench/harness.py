@@ -53,6 +53,8 @@ __all__ = [
 
 def documents(text: str, size: int = DOC_SIZE) -> list[str]:
     """``text`` cut into documents of about ``size`` UTF-8 bytes, at character boundaries."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise TokforgeError(f"the document size must be a whole number of bytes >= 1, not {size!r}")
     data = text.encode("utf-8")
     out, start = [], 0
     while start < len(data):

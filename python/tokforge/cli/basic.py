@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
+from ..files import read_text
 from ..interop.formats import detect_format
 from ..tokenizer import Tokenizer
 from .options import Subparsers, add_tokenizer
@@ -19,8 +20,7 @@ __all__ = ["register"]
 
 def _read_text(args: argparse.Namespace) -> str:
     if args.file is not None:
-        with open(args.file, encoding="utf-8") as f:
-            return f.read()
+        return read_text(args.file)
     if args.text is not None:
         return str(args.text)
     return sys.stdin.read()
@@ -49,6 +49,8 @@ def _parse_ids(raw: str) -> list[int]:
     if raw.startswith("["):
         try:
             value = json.loads(raw)
+        except RecursionError:
+            raise TokforgeError("ids: the JSON is nested too deeply") from None
         except ValueError as e:
             raise TokforgeError(f"ids: not a JSON list: {e}") from e
         if not isinstance(value, list) or not all(
@@ -58,10 +60,10 @@ def _parse_ids(raw: str) -> list[int]:
         return value
     out = []
     for part in raw.replace(",", " ").split():
-        try:
-            out.append(int(part))
-        except ValueError:
-            raise TokforgeError(f"ids: {part!r} is not an integer token id") from None
+        # int() would also take "1_000", "٣" (any script's digits) and "+5"
+        if not (part.isascii() and part.isdigit()):
+            raise TokforgeError(f"ids: {part!r} is not an integer token id (ASCII digits 0-9 only)")
+        out.append(int(part))
     return out
 
 

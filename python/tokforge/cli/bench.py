@@ -41,7 +41,7 @@ from ..bench.harness import CLOCKS, DOC_SIZE, INSTALL_PEERS, PEERS, Target
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
 from ..sample import sample_path
-from .options import Subparsers, add_quiet, add_tokenizer
+from .options import Subparsers, add_quiet, add_tokenizer, positive_int
 
 __all__ = ["register"]
 
@@ -130,14 +130,14 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("files", nargs="*", help="UTF-8 text files (default: the bundled sample)")
     add_tokenizer(p)
     p.add_argument("--mode", choices=["cold", "warm", "both"], default="both")
-    p.add_argument("--repeat", type=int, default=3, help="warm passes; the best counts")
+    p.add_argument("--repeat", type=positive_int, default=3, help="warm passes; the best counts")
     p.add_argument(
         "--cold-repeat",
-        type=int,
+        type=positive_int,
         default=1,
         help="rounds of cold processes, every library once a round; the fastest counts",
     )
-    p.add_argument("--doc-size", type=int, default=DOC_SIZE, help="bytes per document")
+    p.add_argument("--doc-size", type=positive_int, default=DOC_SIZE, help="bytes per document")
     p.add_argument(
         "--only", nargs="+", choices=[q.key for q in PEERS], help="run only these libraries"
     )

@@ -17,7 +17,16 @@ import sys
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
 from ..training.distributed import encode_files
-from .options import Subparsers, add_errors, add_jsonl_field, add_quiet, add_tokenizer, fail
+from .options import (
+    Subparsers,
+    add_errors,
+    add_jsonl_field,
+    add_quiet,
+    add_tokenizer,
+    fail,
+    positive_float,
+    positive_int,
+)
 
 __all__ = ["handler", "register"]
 
@@ -44,13 +53,15 @@ def register(subparsers: Subparsers) -> None:
     )
     p.add_argument(
         "--chunk-mb",
-        type=float,
+        type=positive_float,
         metavar="MB",
         help="cut uncompressed files larger than this into pieces at line ends, a shard each",
     )
     add_jsonl_field(p)
     add_errors(p)
-    p.add_argument("--workers", type=int, metavar="N", help="local processes (default: cores)")
+    p.add_argument(
+        "--workers", type=positive_int, metavar="N", help="local processes (default: cores)"
+    )
     p.add_argument(
         "--scheduler", metavar="ADDRESS", help="a Dask scheduler address (needs distributed)"
     )
@@ -81,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
             tok,
             args.output,
             client,
-            chunk_bytes=None if args.chunk_mb is None else max(1, int(args.chunk_mb * 1e6)),
+            chunk_bytes=None if args.chunk_mb is None else round(args.chunk_mb * 1e6),
             text_field=args.text_field,
             eot=args.eot,
             allowed_special="all" if args.allow_special else frozenset(),

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from .. import inspect as ins
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
+from ..files import read_text, refuse_same_file, write_atomic
 from ..inspect import compare
 from ..inspect.artifacts import artifacts
 from ..inspect.stats import corpus_stats, plot_stats, stats_json, stats_text
@@ -141,10 +141,23 @@ def register(subparsers: Subparsers) -> None:
 
 def _emit(args: argparse.Namespace, text: str) -> None:
     if args.output:
-        Path(args.output).write_text(text if text.endswith("\n") else text + "\n", "utf-8")
+        refuse_same_file(args.output, _inputs(args))
+        write_atomic(args.output, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """Every file the command reads: an output must not replace one of them."""
+    out: list[str] = []
+    for key in ("file", "files", "corpus", "tokenizer", "plot"):
+        value = getattr(args, key, None)
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(str(v) for v in value)
+    return out
 
 
 def _color(args: argparse.Namespace) -> bool:
@@ -155,7 +168,7 @@ def _color(args: argparse.Namespace) -> bool:
 
 def _read_text(args: argparse.Namespace) -> str:
     if args.file is not None:
-        return Path(args.file).read_text(encoding="utf-8")
+        return read_text(args.file)
     if args.text is not None:
         return str(args.text)
     return sys.stdin.read()
@@ -259,7 +272,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.rare is not None:
         corpus = None
         if args.corpus:
-            corpus = [Path(f).read_text(encoding="utf-8") for f in args.corpus]
+            corpus = [read_text(f) for f in args.corpus]
         rare = ins.rarest_merges(tok, args.rare, corpus=corpus)
         if as_json:
             return _emit_json(
@@ -386,6 +399,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     toks, names = _tokenizers(args.tokenizer or ["cl100k"])
+    if args.plot:
+        refuse_same_file(args.plot, [*args.files, *(args.tokenizer or [])])
     results = [corpus_stats(t, args.files, name=n) for t, n in zip(toks, names, strict=True)]
     if args.plot:
         plot_stats(results, args.plot)

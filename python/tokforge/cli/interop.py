@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .. import _core
+from .. import files
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
 from ..interop import sentencepiece
@@ -54,7 +54,7 @@ def convert(src: str, out: Path, fmt: str, merges: str | None = None) -> Tokeniz
             raise TokforgeError(f"{src}: --to sentencepiece-vocab needs a SentencePiece .model")
         model = sentencepiece.read_model(path)
         text = sentencepiece.to_vocab_text(model)
-        _core.CoreBPE.write_atomic(out, text.encode("utf-8"))
+        files.write_atomic(out, text.encode("utf-8"))
         return Tokenizer.from_sentencepiece(path)
     tok = read_input(src, merges)
     if fmt == "tokforge":
@@ -107,6 +107,14 @@ def verify(tok: Tokenizer, out: Path, fmt: str) -> list[str]:
 def _cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.output)
     fmt = args.to or guess_format(out)
+    src = Path(args.input)
+    inputs = [src, *([Path(args.merges)] if args.merges else [])]
+    if src.is_dir():
+        inputs += [
+            src / n for n in ("tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt")
+        ]
+    target = out / "tokenizer.json" if out.is_dir() else out
+    files.refuse_same_file(target, inputs)
     tok = convert(args.input, out, fmt, args.merges)
     info: dict[str, Any] = {"output": str(out), "format": fmt, "n_vocab": tok.n_vocab}
     if args.verify and fmt != "sentencepiece-vocab":

@@ -18,10 +18,10 @@ start, is held out: never trained on, by the tokenizer or the model, and scored 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ import numpy as np
 
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError, TokforgeIOError
+from ..files import write_atomic
 from ..nn.checkpoint import load_trained, save_trained
 from ..nn.config import POSITIONALS, Config
 from ..nn.fit import Progress, bigram_baseline, evaluate, fit, unigram_baseline
@@ -501,15 +502,9 @@ def draw_plot(rows: Sequence[CompareRow], path: str | os.PathLike[str]) -> None:
     ax.set_title("Which vocabulary serves this corpus best")
     ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="." + fmt, dir=os.path.dirname(
-        os.path.abspath(target)))  # fmt: skip
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt)
+        write_atomic(target, buf.getvalue())
     finally:
         plt.close(fig)

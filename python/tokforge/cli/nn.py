@@ -28,7 +28,7 @@ from ..nn.model import Transformer
 from ..nn.sampling import make_rng, sample_token
 from ..nn.trace import draw_attention, format_trace, matplotlib_figure, record
 from ..tokenizer import Tokenizer
-from .options import Subparsers, add_tokenizer
+from .options import Subparsers, add_tokenizer, fail
 
 __all__ = ["register"]
 
@@ -127,14 +127,13 @@ def _handler(args: argparse.Namespace) -> int:
     try:
         return _run(args, sys.stdout)
     except (ValueError, OSError, KeyError, ImportError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"tokforge run-model: error: {message}", file=sys.stderr)
-        return 1
+        return fail(e.args[0] if isinstance(e, KeyError) and e.args else e, "run-model")
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.attention_png is not None:
         matplotlib_figure()  # fail before any work if the picture cannot be drawn
+    _check_shape_options(args)  # before reading --weights: a usage error comes first
     tokenizer = _tokenizer_for(args)
     model = _build_model(args, tokenizer)
     ids = model.encode_prompt(args.prompt)
@@ -153,7 +152,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     first = sample_token(rec.logits[-1], rng, **sampling) if n_new > 0 else None
     weights = f"file {args.weights}" if args.weights else f"random (seed {args.seed})"
     if args.trace:
-        print(f"weights: {weights}, tokenizer: {tokenizer.name}", file=out)
+        print(f"weights: {weights}, tokenizer: {_name(tokenizer)}", file=out)
         print(format_trace(model, rec, **sampling, sampled=first), file=out)
     if args.attention_png is not None:
         draw_attention(model, rec, args.attention_png)
@@ -189,6 +188,18 @@ def _tokenizer_for(args: argparse.Namespace) -> Tokenizer:
     return resolve_tokenizer("cl100k")
 
 
+def _name(tokenizer: object) -> str:
+    """A tokenizer's name; any object with encode/decode may stand in, with or without one."""
+    return str(getattr(tokenizer, "name", "") or type(tokenizer).__name__)
+
+
+def _check_shape_options(args: argparse.Namespace) -> None:
+    given = [name for name in _SHAPE_OPTIONS if getattr(args, name) is not None]
+    if args.weights is not None and (given or args.untied):
+        flags = ", ".join("--" + name.replace("_", "-") for name in given) or "--untied"
+        raise ValueError(f"{flags}: the model shape comes from --weights; drop these options")
+
+
 def _build_model(args: argparse.Namespace, tokenizer: Tokenizer) -> Transformer:
     given = {
         name: getattr(args, name) for name in _SHAPE_OPTIONS if getattr(args, name) is not None
@@ -199,9 +210,6 @@ def _build_model(args: argparse.Namespace, tokenizer: Tokenizer) -> Transformer:
             Config.from_tokenizer(tokenizer, **shape), args.seed, tokenizer=tokenizer
         )
 
-    if given or args.untied:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given) or "--untied"
-        raise ValueError(f"{flags}: the model shape comes from --weights; drop these options")
     path = str(args.weights)
     if path.endswith(".npz"):
         model = Transformer.load(path, tokenizer=tokenizer)
@@ -212,7 +220,7 @@ def _build_model(args: argparse.Namespace, tokenizer: Tokenizer) -> Transformer:
     if tokenizer.n_vocab > model.config.vocab_size:
         raise ValueError(
             f"the weights know {model.config.vocab_size} tokens but tokenizer "
-            f"{tokenizer.name!r} has {tokenizer.n_vocab}: pass the tokenizer the weights were "
+            f"{_name(tokenizer)!r} has {tokenizer.n_vocab}: pass the tokenizer the weights were "
             "trained with (--tokenizer)"
         )
     if model.config.eos_id is None:

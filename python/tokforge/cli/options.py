@@ -6,9 +6,12 @@ sub-commands and points each one's ``func`` at a handler returning the exit code
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from typing import TypeAlias
 
+from ..errors import TokforgeError
 from ..registry import PRESETS
 
 __all__ = [
@@ -21,6 +24,9 @@ __all__ = [
     "add_threads",
     "add_tokenizer",
     "fail",
+    "positive_float",
+    "positive_int",
+    "stdout_closed",
 ]
 
 #: What ``ArgumentParser.add_subparsers()`` returns.
@@ -74,16 +80,65 @@ def add_errors(p: argparse.ArgumentParser, help: str | None = None) -> None:
     p.add_argument("--errors", choices=["strict", "replace"], default="strict", help=help)
 
 
+def positive_int(raw: str) -> int:
+    """An argparse type: a whole number of at least 1, in ASCII digits."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+def positive_float(raw: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(raw) if raw.isascii() else math.nan
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, not {raw!r}")
+    return value
+
+
 def add_threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, metavar="N", help="counting threads (default: all)")
+    p.add_argument(
+        "--threads", type=positive_int, metavar="N", help="counting threads (default: all)"
+    )
 
 
 def add_quiet(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help=help)
 
 
-def fail(e: BaseException, command: str = "") -> int:
-    """Prints ``tokforge [COMMAND]: error: <the first line of e>`` to stderr and returns 1."""
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    print(f"tokforge{' ' + command if command else ''}: error: {msg}", file=sys.stderr)
+def _describe(e: BaseException | str) -> str:
+    """The message for ``e``: an OS error from ``open`` names its file, not its errno."""
+    if isinstance(e, OSError) and not isinstance(e, TokforgeError) and e.filename is not None:
+        name = os.fsdecode(e.filename)
+        if isinstance(e, FileNotFoundError):
+            return f"no such file: {name}"
+        if e.strerror:
+            return f"{name}: {e.strerror}"
+    if isinstance(e, OSError) and not isinstance(e, TokforgeError) and e.strerror:
+        return e.strerror
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def stdout_closed() -> int:
+    """The reader of stdout went away (``tokforge ... | head -1``): send the rest of the output
+    nowhere (Python would report the broken pipe again when it flushes stdout at exit) and
+    return the exit code 0."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 0
+
+
+def fail(e: BaseException | str, command: str = "") -> int:
+    """Prints ``tokforge COMMAND: error: <the first line of e>`` (``tokforge: error: ...``
+    without a command: the form argparse uses for usage errors) to stderr and returns 1; a
+    broken pipe on stdout is no error (:func:`stdout_closed`)."""
+    if isinstance(e, BrokenPipeError):
+        return stdout_closed()
+    print(f"tokforge{' ' + command if command else ''}: error: {_describe(e)}", file=sys.stderr)
     return 1

@@ -34,6 +34,7 @@ from typing import Any
 
 from .. import _core
 from ..errors import TokforgeError
+from ..files import check_output, refuse_same_file
 from ..registry import PRESETS
 from ..training.counts import count, info, load, merge, train_merges_from_counts
 from ..training.trainer import _train_merges, train_merges_from_counter
@@ -219,6 +220,8 @@ def count_handler(args: argparse.Namespace) -> int:
         if not out.parent.is_dir():
             raise TokforgeError(f"{out}: the output folder {out.parent} does not exist")
         _check_files([Path(f) for f in args.files])
+        refuse_same_file(out, args.files)
+        out = check_output(out)
         if len(set(args.special)) != len(args.special):
             raise TokforgeError("--special: the same token is given twice")
         count(
@@ -245,6 +248,7 @@ def merge_handler(args: argparse.Namespace) -> int:
         out = Path(args.output)
         if not out.parent.is_dir():
             raise TokforgeError(f"{out}: the output folder {out.parent} does not exist")
+        out = check_output(out)
         merge(args.inputs, out, min_pretoken_count=args.min_pretoken_count)
         if not args.quiet:
             print(_summary(out), file=sys.stderr)
@@ -328,9 +332,11 @@ def _run(args: argparse.Namespace) -> int:
         raise TokforgeError("no input: give FILEs to train on, or --from-counts COUNTS")
     _check_files(files + [Path(f) for f in args.from_counts])
     paths = output_paths(args.output, sizes)
-    for path in paths.values():
+    for n, path in list(paths.items()):
         if not path.parent.is_dir():
             raise TokforgeError(f"{path}: the output folder {path.parent} does not exist")
+        refuse_same_file(path, [*files, *args.from_counts])
+        paths[n] = check_output(path)
     pattern = args.pattern if args.pattern is not None else "cl100k"
     pre = (
         {"pretokenizer": pattern}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TokforgeError, TokforgeIOError
+from ..files import write_atomic
 from ..protocol import TokenizerLike as Tokenizer
 from . import viz
 
@@ -321,5 +322,9 @@ def plot_stats(stats: Sequence[CorpusStats], path: str | os.PathLike[str] | None
             color="#57606a",
         )
     if path is not None:
-        fig.savefig(os.fspath(path), format="png")
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        write_atomic(path, buf.getvalue())
     return fig

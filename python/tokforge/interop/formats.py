@@ -27,7 +27,8 @@ from typing import Any, NamedTuple
 
 from .. import _core
 from ..errors import TokforgeError, TokforgeIOError, VocabFileError
-from ..registry import PRESETS, known_rank_file
+from ..files import read_bytes
+from ..registry import ALIASES, ENCODINGS, PRESETS, known_rank_file
 from . import gguf, gpt2, sentencepiece, tekken
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "from_tiktoken",
     "hf_name",
     "load",
+    "preset_of",
     "pretokenizer_args",
     "read_file",
     "special_dict",
@@ -80,10 +82,35 @@ def detect_format(data: bytes) -> str:
 
 
 def read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise TokforgeIOError(f"{path}: {e.strerror or e}") from e
+    """The bytes of a regular file (a FIFO or a device such as ``/dev/zero`` is refused: it
+    would block or never end)."""
+    return read_bytes(path)
+
+
+def _check_encoding(p: Path, data: bytes) -> None:
+    """Tokenizer files are UTF-8 without a byte order mark (or binary SentencePiece models)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise VocabFileError(
+            f"{p}: starts with a UTF-8 byte order mark (BOM); tokenizer files are UTF-8 "
+            "without one: remove its first 3 bytes"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise VocabFileError(f"{p}: UTF-16 text (it starts with a UTF-16 BOM); save it as UTF-8")
+
+
+def _check_rank_file(p: Path, data: bytes) -> None:
+    """A ``.tiktoken`` rank file is lines of ``base64 rank``: anything else is not a
+    tokenizer file in any format tokforge reads, said so rather than asking for a pattern (the
+    rank file parser, given a pattern, names a bad line itself)."""
+    first = data.lstrip(b"\r\n").split(b"\n", 1)[0].rstrip(b"\r")
+    token, _, rank = first.partition(b" ")
+    b64 = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+    if token and set(token) <= b64 and rank[:1].isdigit():
+        return
+    raise VocabFileError(
+        f"{p}: not a tokenizer file: neither JSON (tokforge, tokenizer.json, vocab.json), "
+        "a SentencePiece model nor a .tiktoken rank file (its first line is not 'base64 rank')"
+    )
 
 
 def hf_name(p: Path) -> str:
@@ -101,6 +128,20 @@ def special_dict(special_tokens: Any) -> dict[str, int]:
     return dict(special_tokens)
 
 
+def preset_of(pattern: str) -> str | None:
+    """The preset a pattern argument names (``"cl100k"``, ``"cl100k_base"``, ...), or ``None``
+    for a regex. Taken literally, ``"cl100k"`` would be a regex matching only that word, and
+    every other text would be dropped.
+
+    >>> preset_of("cl100k_base"), preset_of("gpt2"), preset_of(r"\\w+")
+    ('cl100k', 'gpt2', None)
+    """
+    if pattern in PRESETS:
+        return pattern
+    spec = ENCODINGS.get(ALIASES.get(pattern, pattern))
+    return spec.preset if spec is not None else None
+
+
 def pretokenizer_args(pat_str: str | None, pretokenizer: PretokenizerLike | None) -> dict[str, Any]:
     """The core constructors' pretokenizer keyword: ``pattern``, ``preset`` or ``callable``."""
     if pat_str is not None and pretokenizer is not None:
@@ -108,7 +149,8 @@ def pretokenizer_args(pat_str: str | None, pretokenizer: PretokenizerLike | None
     if pat_str is not None:
         if not isinstance(pat_str, str):
             raise TypeError(f"pat_str must be a str, not {type(pat_str).__name__}")
-        return {"pattern": pat_str}
+        preset = preset_of(pat_str)
+        return {"preset": preset} if preset is not None else {"pattern": pat_str}
     if pretokenizer is None:
         return {"preset": "cl100k"}
     if isinstance(pretokenizer, str):
@@ -232,6 +274,7 @@ def load(
     data = read_file(p)
     if not data.strip():
         raise VocabFileError(f"{p}: the file is empty: no tokens")
+    _check_encoding(p, data)
     kind = detect_format(data)
     if kind == "sentencepiece":
         return from_sentencepiece(p)
@@ -247,13 +290,16 @@ def load(
     if kind == "gpt2":
         merges = p.with_name("merges.txt")
         if not merges.is_file():
+            what = "is not a regular file" if merges.exists() else "is missing"
             raise VocabFileError(
-                f"{p}: a GPT-2 vocab.json needs merges.txt beside it ({merges} is missing)"
+                f"{p}: a GPT-2 vocab.json needs merges.txt beside it ({merges} {what})"
             )
         return from_gpt2(p, merges)
     if kind == "unknown_json":
         try:
             json.loads(data)
+        except RecursionError:
+            raise VocabFileError(f"{p}: JSON nested too deeply") from None
         except ValueError as e:
             raise VocabFileError(f"{p}: not valid JSON: {e}") from None
         raise VocabFileError(
@@ -272,6 +318,7 @@ def load(
         )
         return Loaded(core)
     if pattern is None and pretokenizer is None:
+        _check_rank_file(p, data)
         raise TokforgeError(
             f"{p}: a rank file without a known pattern; pass pattern=... or pretokenizer=..."
         )

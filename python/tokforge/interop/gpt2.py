@@ -11,7 +11,8 @@ import json
 import os
 from typing import Any
 
-from ..errors import TokforgeIOError, VocabFileError
+from ..errors import VocabFileError
+from ..files import read_bytes
 from .hf_json import BYTE_LEVEL_DECODER, added_token, bpe_model, document
 
 __all__ = ["ENDOFTEXT", "read_gpt2"]
@@ -20,11 +21,7 @@ ENDOFTEXT = "<|endoftext|>"
 
 
 def _read_text(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise TokforgeIOError(f"{path}: cannot read: {e.strerror or e}") from e
+    data = read_bytes(path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..errors import TokforgeError, TokforgeIOError, VocabFileError
+from ..errors import TokforgeError, VocabFileError
+from ..files import read_bytes
 from .hf_json import added_token, bpe_model, document
 
 __all__ = [
@@ -298,11 +299,7 @@ def _load_bytes(path_or_bytes: str | os.PathLike[str] | bytes) -> tuple[bytes, s
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         return bytes(path_or_bytes), "<bytes>"
     source = os.fspath(path_or_bytes)
-    try:
-        with open(source, "rb") as f:
-            return f.read(), source
-    except OSError as e:
-        raise TokforgeIOError(f"{source}: cannot read: {e.strerror or e}") from e
+    return read_bytes(source), source
 
 
 def read_model(path_or_bytes: str | os.PathLike[str] | bytes) -> SentencePieceModel:

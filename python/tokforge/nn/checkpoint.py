@@ -13,17 +13,19 @@ job (``tokforge.Tokenizer.from_json_bytes``), so :mod:`tokforge.nn` still needs 
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..errors import TokforgeError
+from ..files import write_atomic
 from .config import Config, Params
-from .weights import check_params, flatten_params, unflatten_params
+from .weights import _json, _open_npz, check_params, flatten_params, unflatten_params
 
 __all__ = ["TrainedFile", "load_trained", "save_trained"]
 
@@ -60,38 +62,23 @@ def save_trained(
         entries[_TOKENIZER] = np.frombuffer(bytes(tokenizer_json), dtype=np.uint8)
     for name, value in flatten_params(params).items():
         entries[name] = np.asarray(value)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **entries)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    np.savez(buf, **entries)  # type: ignore[arg-type]
+    write_atomic(target, buf.getvalue())
 
 
 def load_trained(path: str | os.PathLike[str]) -> TrainedFile:
     """Read a file written by :func:`save_trained` or :func:`tokforge.nn.save_npz` (no pickles
-    are loaded). Raises ``ValueError`` for a file that is not a tokforge.nn model."""
+    are loaded). Raises :class:`~tokforge.errors.TokforgeError` (a ``ValueError``) for a file
+    that is not a tokforge.nn model, :class:`~tokforge.errors.TokforgeIOError` for one that
+    cannot be read."""
     name = os.fspath(path)
-    try:
-        data = np.load(name, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise ValueError(f"{name}: not a .npz model file ({e})") from None
-    if not hasattr(data, "files"):
-        raise ValueError(f"{name}: a single .npy array, not a .npz model file")
-    with data:
+    with _open_npz(name) as data:
         if _CONFIG not in data.files:
-            raise ValueError(f"{name}: not a tokforge.nn model (no {_CONFIG} entry)")
-        config = Config.from_dict(json.loads(str(data[_CONFIG])))
+            raise TokforgeError(f"{name}: not a tokforge.nn model (no {_CONFIG} entry)")
+        config = Config.from_dict(_json(str(data[_CONFIG]), f"{name}: config"))
         tok = bytes(data[_TOKENIZER].tobytes()) if _TOKENIZER in data.files else None
-        info = json.loads(str(data[_INFO])) if _INFO in data.files else {}
+        info = _json(str(data[_INFO]), f"{name}: info") if _INFO in data.files else {}
         params = unflatten_params({k: data[k] for k in data.files if not k.startswith("__")})
     check_params(params, config)
     return TrainedFile(params, config, tok, info if isinstance(info, dict) else {})

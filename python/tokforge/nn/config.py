@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..errors import TokforgeError
+
 Params = dict[str, Any]
 """Nested dict of arrays, GPT-2 names: ``wte``, ``wpe``, ``h`` (a list of blocks), ``ln_f``."""
 
@@ -73,26 +75,28 @@ class Config:
         for name in _POSITIVE_INTS:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Config.{name} must be a positive integer, got {value!r}")
+                raise TokforgeError(f"Config.{name} must be a positive integer, got {value!r}")
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+            raise TokforgeError(
+                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}"
+            )
         if self.n_heads % (self.n_kv_heads or self.n_heads):
-            raise ValueError(
+            raise TokforgeError(
                 f"n_heads={self.n_heads} is not a multiple of n_kv_heads={self.n_kv_heads}"
             )
         _check_choice("positional", self.positional, POSITIONALS)
         _check_choice("norm", self.norm, NORMS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         if self.positional == "sinusoidal" and self.d_model % 2:
-            raise ValueError(f"sinusoidal positions need an even d_model, got {self.d_model}")
+            raise TokforgeError(f"sinusoidal positions need an even d_model, got {self.d_model}")
         if self.positional == "rope" and self.head_dim % 2:
-            raise ValueError(f"RoPE needs an even head width, got {self.head_dim}")
+            raise TokforgeError(f"RoPE needs an even head width, got {self.head_dim}")
         if self.eos_id is not None and not (
             isinstance(self.eos_id, int) and 0 <= self.eos_id < self.vocab_size
         ):
-            raise ValueError(f"eos_id={self.eos_id} is outside [0, {self.vocab_size})")
+            raise TokforgeError(f"eos_id={self.eos_id} is outside [0, {self.vocab_size})")
         if not self.layer_norm_eps >= 0:
-            raise ValueError(f"layer_norm_eps must be >= 0, got {self.layer_norm_eps!r}")
+            raise TokforgeError(f"layer_norm_eps must be >= 0, got {self.layer_norm_eps!r}")
 
     @property
     def head_dim(self) -> int:
@@ -127,10 +131,10 @@ class Config:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown Config fields: {', '.join(unknown)}")
+            raise TokforgeError(f"unknown Config fields: {', '.join(unknown)}")
         return cls(**data)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"Config.{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise TokforgeError(f"Config.{name} must be one of {', '.join(choices)}; got {value!r}")

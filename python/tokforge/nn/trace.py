@@ -9,6 +9,7 @@ turns its attention weights into a grid of heatmaps (needs matplotlib).
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..files import write_atomic
 from .model import Transformer
 from .sampling import sampling_distribution
 
@@ -282,4 +284,6 @@ def draw_attention(
     fig.suptitle("attention weights (row: query, column: key)")
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.6, label="weight")
-    fig.savefig(path, dpi=dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format=os.path.splitext(os.fspath(path))[1][1:] or "png")
+    write_atomic(path, buf.getvalue())

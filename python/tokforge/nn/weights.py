@@ -21,6 +21,7 @@ here with NumPy alone.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -30,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import TokforgeError
+from ..files import check_input, write_atomic
 from .config import Config, Params
 
 __all__ = [
@@ -110,7 +113,7 @@ def check_params(params: Params, config: Config) -> None:
     try:
         got = {k: tuple(np.shape(v)) for k, v in flatten_params(params).items()}
     except (TypeError, AttributeError) as e:
-        raise ValueError(f"params is not a nested dict of arrays: {e}") from None
+        raise TokforgeError(f"params is not a nested dict of arrays: {e}") from None
     problems = [f"missing {k} {s}" for k, s in expected.items() if k not in got]
     problems += [f"unexpected {k}" for k in got if k not in expected]
     problems += [
@@ -118,7 +121,7 @@ def check_params(params: Params, config: Config) -> None:
     ]
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise ValueError("params do not match the config: " + "; ".join(problems[:5]) + more)
+        raise TokforgeError("params do not match the config: " + "; ".join(problems[:5]) + more)
 
 
 def flatten_params(params: Mapping[str, Any] | list[Any], prefix: str = "") -> dict[str, Any]:
@@ -162,7 +165,7 @@ def _lists_from_int_keys(node: Any) -> Any:
     if converted and all(k.isdigit() for k in converted):
         indices = sorted(int(k) for k in converted)
         if indices != list(range(len(indices))):
-            raise ValueError(f"layer numbers are not 0..n-1: {indices}")
+            raise TokforgeError(f"layer numbers are not 0..n-1: {indices}")
         return [converted[str(i)] for i in indices]
     return converted
 
@@ -177,17 +180,44 @@ def save_npz(path: str | os.PathLike[str], params: Params, config: Config) -> No
     NumPy appends ``.npz`` to a name without it.
     """
     flat = {k: np.asarray(v) for k, v in flatten_params(params).items()}
+    buf = io.BytesIO()
     # numpy's stub types **kwds against its own allow_pickle: bool keyword, so a dict of arrays
     # unpacked there is refused although every key is a tensor name
-    np.savez(path, __config__=np.array(json.dumps(config.to_dict())), **flat)  # type: ignore[arg-type]
+    np.savez(buf, __config__=np.array(json.dumps(config.to_dict())), **flat)  # type: ignore[arg-type]
+    target = os.fspath(path)
+    if isinstance(target, str) and not target.endswith(".npz"):
+        target += ".npz"  # as np.savez does with a file name
+    write_atomic(target, buf.getvalue())
+
+
+def _open_npz(path: str | os.PathLike[str]) -> Any:
+    """``np.load`` of a regular file, its failures as tokforge errors naming the file."""
+    name = os.fspath(path)
+    check_input(name)
+    try:
+        data = np.load(name, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise TokforgeError(f"{name}: not a .npz model file ({e})") from None
+    if not hasattr(data, "files"):
+        raise TokforgeError(f"{name}: a single .npy array, not a .npz model file")
+    return data
+
+
+def _json(raw: str | bytes, what: str) -> Any:
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise TokforgeError(f"{what}: JSON nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TokforgeError(f"{what}: not JSON: {e}") from None
 
 
 def load_npz(path: str | os.PathLike[str]) -> tuple[Params, Config]:
     """Read a file written by :func:`save_npz` (no pickles are loaded)."""
-    with np.load(path, allow_pickle=False) as data:
+    with _open_npz(path) as data:
         if "__config__" not in data.files:
-            raise ValueError(f"{os.fspath(path)}: not a tokforge.nn model (no __config__ entry)")
-        config = Config.from_dict(json.loads(str(data["__config__"])))
+            raise TokforgeError(f"{os.fspath(path)}: not a tokforge.nn model (no __config__ entry)")
+        config = Config.from_dict(_json(str(data["__config__"]), f"{os.fspath(path)}: config"))
         # Names starting with "__" are metadata (see tokforge.nn.checkpoint), never weights.
         params = unflatten_params({k: data[k] for k in data.files if not k.startswith("__")})
     check_params(params, config)
@@ -212,22 +242,20 @@ _MAX_HEADER = 100_000_000
 def _read_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
     """The JSON header of a safetensors file and the offset where its data starts."""
     name = os.fspath(path)
+    check_input(name)
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) < 8:
-            raise ValueError(f"{name}: too short for a safetensors file")
+            raise TokforgeError(f"{name}: too short for a safetensors file")
         (n,) = struct.unpack("<Q", head)
         if n > _MAX_HEADER:
-            raise ValueError(f"{name}: safetensors header of {n} bytes is implausibly large")
+            raise TokforgeError(f"{name}: safetensors header of {n} bytes is implausibly large")
         raw = f.read(n)
     if len(raw) < n:
-        raise ValueError(f"{name}: safetensors header truncated ({len(raw)} of {n} bytes)")
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{name}: safetensors header is not JSON: {e}") from None
+        raise TokforgeError(f"{name}: safetensors header truncated ({len(raw)} of {n} bytes)")
+    header = _json(raw, f"{name}: safetensors header")
     if not isinstance(header, dict):
-        raise ValueError(f"{name}: safetensors header is not a JSON object")
+        raise TokforgeError(f"{name}: safetensors header is not a JSON object")
     return header, 8 + n
 
 
@@ -259,12 +287,12 @@ def read_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         try:
             code, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{name}: bad header entry for {key!r}: {info!r}") from None
+            raise TokforgeError(f"{name}: bad header entry for {key!r}: {info!r}") from None
         if code != "BF16" and code not in _SAFETENSORS_DTYPES:
-            raise ValueError(f"{name}: tensor {key!r} has unsupported dtype {code}")
+            raise TokforgeError(f"{name}: tensor {key!r} has unsupported dtype {code}")
         itemsize = 2 if code == "BF16" else np.dtype(_SAFETENSORS_DTYPES[code]).itemsize
         if not 0 <= begin <= end <= size or end - begin != math.prod(shape) * itemsize:
-            raise ValueError(f"{name}: tensor {key!r} has bad data_offsets [{begin}, {end}]")
+            raise TokforgeError(f"{name}: tensor {key!r} has bad data_offsets [{begin}, {end}]")
         raw = data[begin:end]  # [end - begin] bytes
         if code == "BF16":
             high = raw.view("<u2").astype(np.uint32) << 16  # bf16 is a float32 without low bits
@@ -294,7 +322,7 @@ def write_safetensors(
         little = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
         a = np.asarray(a, dtype=little, order="C")  # (ascontiguousarray would make 0-d 1-d)
         if a.dtype not in _DTYPE_CODES:
-            raise ValueError(f"tensor {key!r}: dtype {a.dtype} has no safetensors code")
+            raise TokforgeError(f"tensor {key!r}: dtype {a.dtype} has no safetensors code")
         header[key] = {
             "dtype": _DTYPE_CODES[a.dtype],
             "shape": list(a.shape),
@@ -304,11 +332,12 @@ def write_safetensors(
         arrays.append(a)
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(blob)))
-        f.write(blob)
-        for a in arrays:
-            f.write(a.tobytes())
+    out = io.BytesIO()
+    out.write(struct.pack("<Q", len(blob)))
+    out.write(blob)
+    for a in arrays:
+        out.write(a.tobytes())
+    write_atomic(path, out.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +391,7 @@ def from_gpt2_names(tensors: Mapping[str, np.ndarray]) -> Params:
         elif leaf == "weight":
             flat[f"{stem}.{'g' if parts[-2].startswith('ln_') else 'w'}"] = value
         else:
-            raise ValueError(f"unexpected tensor name in a GPT-2 checkpoint: {name!r}")
+            raise TokforgeError(f"unexpected tensor name in a GPT-2 checkpoint: {name!r}")
     if "lm_head.w" in flat and "wte" in flat and np.array_equal(flat["lm_head.w"], flat["wte"]):
         del flat["lm_head.w"]
     return unflatten_params(flat)
@@ -406,14 +435,14 @@ def _read_hf_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _infer_gpt2_config(params: Params, hf: Mapping[str, Any]) -> Config:
     if "wte" not in params or "h" not in params:
-        raise ValueError("not a GPT-2 checkpoint: wte or h.0.* tensors are missing")
+        raise TokforgeError("not a GPT-2 checkpoint: wte or h.0.* tensors are missing")
     vocab, d_model = params["wte"].shape
     n_heads = int(hf.get("n_head", d_model // _GPT2_HEAD_DIM or 1))
     qkv_width = params["h"][0]["attn"]["c_attn"]["w"].shape[1]
     n_kv_heads = (qkv_width - d_model) // 2 // (d_model // n_heads)
     activation = _HF_ACTIVATIONS.get(str(hf.get("activation_function", "gelu_new")))
     if activation is None:
-        raise ValueError(f"unsupported activation_function {hf['activation_function']!r}")
+        raise TokforgeError(f"unsupported activation_function {hf['activation_function']!r}")
     eos = hf.get("eos_token_id")
     return Config(
         vocab_size=vocab,

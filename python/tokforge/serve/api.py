@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
 from ..encodings import get_encoding, resolve_tokenizer
 from ..errors import TokforgeError
+from ..files import write_atomic
 from ..inspect import explain, find_tokens, lineage, longest_tokens
 from ..inspect.artifacts import artifacts as build_artifacts
 from ..inspect.viz import SPECIAL_CSS, alternate_rgb, printable, token_rgb
@@ -547,7 +547,7 @@ class Playground:
             folder = self._upload_folder() / str(self._n_uploads)
         folder.mkdir(parents=True)
         for name, data in decoded:
-            _core.CoreBPE.write_atomic(folder / name, data)
+            write_atomic(folder / name, data)
         target = folder / decoded[0][0] if len(decoded) == 1 else folder
         shown = decoded[0][0] if len(decoded) == 1 else "+".join(n for n, _ in decoded)
         try:

@@ -104,5 +104,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except TokforgeError as e:
-        print(f"tokforge: error: {e}", file=sys.stderr)
+        print(f"tokforge serve: error: {e}", file=sys.stderr)
         return 1

@@ -40,6 +40,7 @@ from typing import Any, Union, overload
 
 from .. import _core
 from ..errors import TokforgeError
+from ..files import check_input
 from ..registry import PRESETS
 from ..tokenizer import Tokenizer
 from .trainer import TrainResult, _check_limits, _check_vocab_size, _ProgressBar, result_of
@@ -85,6 +86,11 @@ def _pretok_args(pattern: str | None, pretokenizer: str | None) -> dict[str, str
     return {"pattern": pattern}
 
 
+def _checked(path: str | os.PathLike[str]) -> str:
+    check_input(path)  # a FIFO or /dev/zero would never end
+    return str(path)
+
+
 def count(
     files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     out: str | os.PathLike[str] | None = None,
@@ -111,7 +117,10 @@ def count(
     callback = _progress(progress)
     try:
         counter.add_files(
-            [str(f) for f in _paths(files)], text_field=text_field, errors=errors, progress=callback
+            [_checked(f) for f in _paths(files)],
+            text_field=text_field,
+            errors=errors,
+            progress=callback,
         )
     finally:
         _close(callback)

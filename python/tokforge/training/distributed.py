@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 from .. import _core
 from ..errors import TokforgeError
+from ..files import check_input, write_atomic
 from ..tokenizer import Tokenizer
 from .counts import _pretok_args, train_from_counts
 
@@ -134,8 +135,7 @@ def count(
     if not paths:
         raise TokforgeError("no files to count")
     for p in paths:
-        if not os.path.isfile(p):
-            raise TokforgeError(f"{p}: no such file")
+        check_input(p)
     if fan_in < 2:
         raise TokforgeError(f"fan_in must be at least 2, not {fan_in}")
     pretok = _pretok_args(pattern, pretokenizer)
@@ -244,24 +244,36 @@ def _read_text(path: str, start: int, end: int | None) -> tuple[bytes, int]:
         return out.getvalue(), first
 
 
-def _documents(data: bytes, path: str, text_field: str | None, errors: str) -> list[str]:
-    """The texts of a piece: the whole text, or one per JSON line."""
+def _documents(
+    data: bytes, path: str, text_field: str | None, errors: str, offset: int = 0
+) -> list[str]:
+    """The texts of a piece: the whole text, or one per JSON line. Lines end at ``\n`` only
+    (JSON strings may hold U+2028 and other characters ``str.splitlines`` breaks at); a record
+    without the field, or with a value that is not a string, is an error naming the line, as
+    in :func:`tokforge.train`."""
     text = data.decode("utf-8", errors=errors)
     if text_field is None:
         return [text]
+    where = f"{path}: line" if offset == 0 else f"{path}: in the piece from byte {offset}, line"
     docs = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
+        except RecursionError:
+            raise TokforgeError(f"{where} {n}: JSON nested too deeply") from None
         except ValueError as e:
-            raise TokforgeError(f"{path}: a line is not JSON ({e}); line {n} of its piece") from e
-        value = record.get(text_field) if isinstance(record, dict) else None
-        if value is None:
-            continue
+            raise TokforgeError(f"{where} {n}: not JSON ({e})") from None
+        if not isinstance(record, dict):
+            raise TokforgeError(
+                f"{where} {n}: a JSON {type(record).__name__}, not an object with {text_field!r}"
+            )
+        if text_field not in record:
+            raise TokforgeError(f"{where} {n}: no field {text_field!r}")
+        value = record[text_field]
         if not isinstance(value, str):
-            raise TokforgeError(f"{path}: field {text_field!r} is not a string")
+            raise TokforgeError(f"{where} {n}: the value of {text_field!r} is not a string")
         docs.append(value)
     return docs
 
@@ -318,7 +330,7 @@ def _encode_task(
         return done
     data, offset = _read_text(job["source"], job["start"], job["end"])
     field = options["text_field"] if _is_jsonl(job["source"]) else None
-    docs = _documents(data, job["source"], field, options["errors"])
+    docs = _documents(data, job["source"], field, options["errors"], offset)
     allowed = options["allowed_special"]
     parts = []
     for doc in docs:
@@ -331,7 +343,7 @@ def _encode_task(
     np.save(buf, ids, allow_pickle=False)
     payload = buf.getvalue()
     # The shard first, then its record: a record never describes a shard that is not in place.
-    _core.CoreBPE.write_atomic(shard, payload)
+    write_atomic(shard, payload)
     meta = {
         "shard": job["shard"],
         "source": job["source"],
@@ -344,7 +356,7 @@ def _encode_task(
         "sha256": hashlib.sha256(payload).hexdigest(),
         "key": key,
     }
-    _core.CoreBPE.write_atomic(record, json.dumps(meta, indent=1).encode())
+    write_atomic(record, json.dumps(meta, indent=1).encode())
     return meta
 
 
@@ -408,8 +420,7 @@ def encode_files(
     """
     paths = [str(Path(f).resolve()) for f in files]
     for p in paths:
-        if not os.path.isfile(p):
-            raise TokforgeError(f"{p}: no such file")
+        check_input(p)
     if chunk_bytes is not None and chunk_bytes < 1:
         raise TokforgeError(f"chunk_bytes must be positive, not {chunk_bytes}")
     if errors not in ("strict", "replace"):
@@ -470,7 +481,7 @@ def encode_files(
             "tokens": sum(s["tokens"] for s in shards),
         },
     }
-    _core.CoreBPE.write_atomic(out / MANIFEST, json.dumps(manifest, indent=1).encode())
+    write_atomic(out / MANIFEST, json.dumps(manifest, indent=1).encode())
     secs = time.perf_counter() - start
     log.info(
         "encoded %d shard(s), %.1f MB -> %d tokens in %.2f s",

@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Union, overload
 
 from .. import _core
-from ..errors import TokforgeError, VocabError
+from ..errors import PretokenizerError, TokforgeError, VocabError
+from ..files import check_input
+from ..interop.formats import preset_of
 from ..interop.hf_export import WHITESPACE_PATTERN, to_oniguruma
 from ..interop.hf_json import add_specials, added_token, bpe_model, document
 from ..reference import new_repr as _new_repr
@@ -479,6 +481,15 @@ def _train_merges(
     coverage = _check_byte_fallback(byte_fallback, character_coverage)
     if pattern is not None and pretokenizer is not None:
         raise TypeError("give either pattern (a regex) or pretokenizer (a preset name), not both")
+    named = preset_of(pattern) if isinstance(pattern, str) else None
+    if named is not None:
+        pattern, pretokenizer = None, named
+    if pretokenizer is not None and not isinstance(pretokenizer, str):
+        raise PretokenizerError(
+            "training counts pretokens in the core: pretokenizer must be a preset name "
+            f"({', '.join(PRESETS)}) or pass a regex as pattern=, "
+            f"not {type(pretokenizer).__name__}"
+        )
     if (
         pretokenizer is not None
         and pretokenizer not in PRESETS
@@ -506,6 +517,8 @@ def _train_merges(
             raise TokforgeError("special_tokens holds the same token twice")
 
     files, texts = _split_corpus(texts_or_files)
+    for f in files:
+        check_input(f)  # a FIFO or /dev/zero would never end
     counter = _core.PretokenCounter(
         pattern=pattern,
         preset=pretokenizer if pattern is None else None,
@@ -806,7 +819,17 @@ def train(
     >>> tok.n_vocab, tok.encode("lowly")
     (259, [257, 108, 121])
     """
-    sizes = [vocab_size] if isinstance(vocab_size, int) else list(vocab_size)
+    if isinstance(vocab_size, int) and not isinstance(vocab_size, bool):
+        sizes = [vocab_size]
+    elif isinstance(vocab_size, (list, tuple)) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in vocab_size
+    ):
+        sizes = list(vocab_size)
+    else:
+        raise TypeError(
+            "vocab_size must be a whole number or a list of them, "
+            f"not {type(vocab_size).__name__} {vocab_size!r}"
+        )
     if not sizes:
         raise TokforgeError("vocab_size is an empty list")
     n_special = 0 if special_tokens is None else len(special_tokens)
