@@ -497,8 +497,8 @@ class Tokenizer:
         piece. Special tokens' text is ordinary text.
 
         >>> tok = Tokenizer.from_merges([(104, 105)], pretokenizer="gpt2")
-        >>> tok._encode_bytes(b"hi hi\xff")
-        [256, 32, 104, 105, 255]
+        >>> tok._encode_bytes(b"hi hi\\xff")
+        [256, 32, 256, 255]
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"_encode_bytes takes bytes, not {type(data).__name__}")
