@@ -97,8 +97,8 @@ def run_all(tok: Tokenizer, text: str, a: str, d: str) -> dict[str, Any]:
         "encode_batch_to_numpy": go(
             lambda kw: _second(*tok.encode_batch_to_numpy(["he", text], **kw))
         ),
-        # the unstable split differs from encode's ids; stable + the shortest completion
-        # that is encode's tail is checked against tiktoken below, here only whether it raises
+        # its ids are not encode's (stable tokens and completions): here whether it raises,
+        # its ids against tiktoken's in the test
         "encode_with_unstable": go(lambda kw: tok.encode_with_unstable(text, **kw) and "ok"),
     }
 
