@@ -4,21 +4,20 @@ accepts: a name or a file)."""
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
 from .errors import TokforgeError, TokforgeIOError
 from .files import check_input
-from .registry import ALIASES, ENCODINGS, encoding_core, find_rank_file, list_encoding_names
-from .tokenizer import Tokenizer
+from .registry import ALIASES, ENCODINGS, find_rank_file, list_encoding_names
+from .tokenizer import Tokenizer, _registered
 
 __all__ = ["get_encoding", "list_encoding_names", "resolve_tokenizer"]
 
 
-@functools.lru_cache(maxsize=8)
 def _load_encoding(name: str, path: str) -> Tokenizer:
-    return Tokenizer._from_core(encoding_core(name, path))
+    # cached there, so that an unpickled encoding is the same object
+    return _registered(name, path)
 
 
 def get_encoding(name: str, path: str | os.PathLike[str] | None = None) -> Tokenizer:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from . import _core, files
+from . import _core, files, registry
 from ._core import CoreBPE
 from .errors import DisallowedSpecialTokenError, TokforgeError, UnknownTokenError
 from .inspect.explanation import Explanation, explain
@@ -130,6 +131,8 @@ class Tokenizer:
     ) -> None:
         self._core = core
         self._callable = func
+        # (name, rank file path) of an encoding made by get_encoding: pickled by name
+        self._registered_as: tuple[str, str] | None = None
         # Read from a SentencePiece .model: its charsmap follows sentencepiece, not tokenizers.
         self._sentencepiece = sentencepiece
         self._special_tokens: dict[str, int] = dict(core.special_tokens)
@@ -339,6 +342,12 @@ class Tokenizer:
     # ----------------------------------------------------------------- pickling, repr
 
     def __reduce__(self) -> tuple[Any, ...]:
+        """A known encoding (from :func:`~tokforge.get_encoding`) pickles as its name, its rank
+        file's SHA-256 and path (about 200 bytes; unpickling finds the file again and fails if
+        its hash differs); any other tokenizer as its file content."""
+        if self._registered_as is not None:
+            name, path = self._registered_as
+            return (_unpickle_registered, (name, registry.ENCODINGS[name].sha256, path))
         hf = self._core.hf_json
         if hf is not None:
             return (_unpickle_hf, (hf, self.name, self._sentencepiece))
@@ -356,30 +365,40 @@ class Tokenizer:
 
     def _policy(
         self,
-        text: str | None,
-        allowed_special: Literal["all"] | AbstractSet[str],
-        disallowed_special: Literal["all"] | Collection[str],
+        texts: Iterable[str],
+        allowed_special: Literal["all"] | AbstractSet[str] | Iterable[str],
+        disallowed_special: Literal["all"] | Collection[str] | Iterable[str] | None,
     ) -> tuple[list[str], list[str]]:
-        if allowed_special == "all":
+        """The one special-token policy check every encode entry point makes, tiktoken's: each
+        argument is read once (an iterator works), ``disallowed_special=None`` disallows
+        nothing, a token both allowed and disallowed is disallowed, and text holding a
+        disallowed string anywhere raises, whether it is a special token (checked by the core,
+        even inside an allowed one) or not (checked here, on each of ``texts``). Returns the
+        allowed and disallowed special tokens for the core."""
+        if isinstance(allowed_special, str):
+            if allowed_special != "all":
+                raise TypeError("allowed_special takes 'all' or a set of str")
             allowed: AbstractSet[str] = self._special_set
         else:
-            allowed = allowed_special
-        if disallowed_special == "all":
+            allowed = _str_set(allowed_special, "allowed_special")
+        if disallowed_special is None:
+            disallowed: AbstractSet[str] = frozenset()
+        elif isinstance(disallowed_special, str):
+            if disallowed_special != "all":
+                raise TypeError("disallowed_special takes 'all' or a collection of str")
             if not allowed:
                 return [], self._default_disallowed
-            disallowed: Collection[str] = self._special_set - set(allowed)
+            disallowed = self._special_set - allowed
         else:
-            disallowed = disallowed_special
-        if isinstance(allowed, str) or isinstance(disallowed, str):
-            raise TypeError("allowed_special and disallowed_special take 'all' or a set of str")
-        if text is not None and not isinstance(text, str):
-            raise TypeError(f"text must be a str, not {type(text).__name__}")
-        extra = [t for t in disallowed if t not in self._special_set]
-        if extra and text is not None:
-            # tiktoken also refuses text matching a "disallowed" string that is no special token
-            hits = [(i, t) for t in extra if t and (i := text.find(t)) >= 0]
-            if hits:
-                raise DisallowedSpecialTokenError(min(hits)[1])
+            disallowed = _str_set(disallowed_special, "disallowed_special")
+        extra = frozenset(t for t in disallowed if t not in self._special_set)
+        if extra:
+            find = _search_any(extra)
+            for text in texts:
+                if not isinstance(text, str):
+                    raise TypeError(f"text must be a str, not {type(text).__name__}")
+                if (m := find(text)) is not None:
+                    raise DisallowedSpecialTokenError(m.group())
         return list(allowed), [t for t in disallowed if t in self._special_set]
 
     def encode_ordinary(self, text: str) -> list[int]:
@@ -397,7 +416,7 @@ class Tokenizer:
         text: str,
         *,
         allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
-        disallowed_special: Literal["all"] | Collection[str] = "all",
+        disallowed_special: Literal["all"] | Collection[str] | None = "all",
     ) -> list[int]:
         """Encodes ``text`` into token ids, exactly as ``tiktoken.Encoding.encode``.
 
@@ -407,7 +426,7 @@ class Tokenizer:
         """
         if allowed_special is _NO_SPECIALS and disallowed_special == "all":
             return _text_call(self._core.encode_default, text)
-        allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
+        allowed, disallowed = self._policy((text,), allowed_special, disallowed_special)
         return _text_call(self._core.encode, text, allowed, disallowed)
 
     def encode_to_numpy(
@@ -415,16 +434,15 @@ class Tokenizer:
         text: str,
         *,
         allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
-        disallowed_special: Literal["all"] | Collection[str] = "all",
+        disallowed_special: Literal["all"] | Collection[str] | None = "all",
     ) -> npt.NDArray[np.uint32]:
         """Like :meth:`encode`, returning a read-only ``uint32`` array without a Python list
-        (a view of the ``bytes`` the core fills, no further copy)."""
+        (a view of the ``bytes`` the core fills, no further copy). As in tiktoken, a lone
+        surrogate in ``text`` raises ``UnicodeEncodeError`` here (``encode`` repairs it)."""
         if allowed_special is _NO_SPECIALS and disallowed_special == "all":
-            buf = _text_call(self._core.encode_to_bytes_default, text)
-            return _as_u4(buf)
-        allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
-        buf = _text_call(self._core.encode_to_bytes, text, allowed, disallowed)
-        return _as_u4(buf)
+            return _as_u4(self._core.encode_to_bytes_default(text))
+        allowed, disallowed = self._policy((text,), allowed_special, disallowed_special)
+        return _as_u4(self._core.encode_to_bytes(text, allowed, disallowed))
 
     def encode_ordinary_to_numpy(self, text: str) -> npt.NDArray[np.uint32]:
         """Like :meth:`encode_ordinary`, returning a read-only ``uint32`` array."""
@@ -443,14 +461,12 @@ class Tokenizer:
         *,
         num_threads: int = _DEFAULT_THREADS,
         allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
-        disallowed_special: Literal["all"] | Collection[str] = "all",
+        disallowed_special: Literal["all"] | Collection[str] | None = "all",
     ) -> list[list[int]]:
         """Encodes many texts in parallel; see :meth:`encode` for the special-token arguments."""
-        allowed, disallowed = self._policy(None, allowed_special, disallowed_special)
-        if len(disallowed) != len(list(disallowed_special)) and disallowed_special != "all":
-            for t in text:
-                self._policy(t, allowed_special, disallowed_special)
-        return self._batch(text, allowed, disallowed, num_threads)
+        texts = _as_text_list(text)
+        allowed, disallowed = self._policy(texts, allowed_special, disallowed_special)
+        return self._batch(texts, allowed, disallowed, num_threads)
 
     def _batch(
         self, text: Sequence[str], allowed: list[str], disallowed: list[str], num_threads: int
@@ -465,15 +481,15 @@ class Tokenizer:
         *,
         num_threads: int = _DEFAULT_THREADS,
         allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
-        disallowed_special: Literal["all"] | Collection[str] = "all",
+        disallowed_special: Literal["all"] | Collection[str] | None = "all",
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
         """Encodes many texts into one flat ``uint32`` array and ``uint64`` offsets
         (``len(text) + 1`` of them): document ``i`` is ``ids[offsets[i]:offsets[i + 1]]``.
         The layout datasets want, with no per-document Python list."""
         import numpy as np
 
-        allowed, disallowed = self._policy(None, allowed_special, disallowed_special)
         texts = _as_text_list(text)
+        allowed, disallowed = self._policy(texts, allowed_special, disallowed_special)
         threads = _check_threads(num_threads)
         ids, offsets = _text_call(self._core.encode_batch_flat, texts, allowed, disallowed, threads)
         return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")
@@ -483,12 +499,27 @@ class Tokenizer:
         text: str,
         *,
         allowed_special: Literal["all"] | AbstractSet[str] = _NO_SPECIALS,
-        disallowed_special: Literal["all"] | Collection[str] = "all",
+        disallowed_special: Literal["all"] | Collection[str] | None = "all",
     ) -> tuple[list[int], list[list[int]]]:
         """Stable tokens of ``text`` and the token sequences that could complete its last piece
-        (tiktoken's ``encode_with_unstable``; completions come sorted)."""
-        allowed, disallowed = self._policy(text, allowed_special, disallowed_special)
-        return _text_call(self._core.encode_with_unstable, text, allowed, disallowed)
+        (tiktoken's ``encode_with_unstable``; completions come sorted). As in tiktoken, a lone
+        surrogate in ``text`` raises ``UnicodeEncodeError``."""
+        allowed, disallowed = self._policy((text,), allowed_special, disallowed_special)
+        return self._core.encode_with_unstable(text, allowed, disallowed)
+
+    def _encode_bytes(self, data: bytes) -> list[int]:
+        """Encodes bytes that need not be valid UTF-8, as tiktoken's ``_encode_bytes``: valid
+        UTF-8 is ``encode_ordinary``; otherwise the valid prefix is encoded, the tokens of its
+        last piece are taken back, and their bytes with the invalid rest are merged as one
+        piece. Special tokens' text is ordinary text.
+
+        >>> tok = Tokenizer.from_merges([(104, 105)], pretokenizer="gpt2")
+        >>> tok._encode_bytes(b"hi hi\\xff")
+        [256, 32, 256, 255]
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"_encode_bytes takes bytes, not {type(data).__name__}")
+        return self._core.encode_bytes(bytes(data))
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
         """The id of one token given as text or bytes (special tokens included); raises
@@ -745,6 +776,30 @@ class StreamDecoder:
         return self._core.pending
 
 
+@functools.lru_cache(maxsize=8)
+def _registered(name: str, path: str) -> Tokenizer:
+    """Encoding ``name`` (a key of the registry) from the rank file at ``path``, which must have
+    the published SHA-256; one object per (name, path)."""
+    tok = Tokenizer._from_core(registry.encoding_core(name, path))
+    tok._registered_as = (name, path)
+    return tok
+
+
+def _unpickle_registered(name: str, sha256: str, path: str) -> Tokenizer:
+    spec = registry.ENCODINGS.get(name)
+    if spec is None:
+        raise TokforgeError(f"cannot unpickle encoding {name!r}: this tokforge does not know it")
+    if spec.sha256 != sha256:
+        raise TokforgeError(
+            f"cannot unpickle {name}: it was pickled with a rank file of SHA-256 {sha256}, "
+            f"this tokforge's {name} has {spec.sha256}"
+        )
+    p = Path(path)
+    if not p.is_file():
+        p = registry.find_rank_file(name)
+    return _registered(name, str(p.resolve()))
+
+
 def _unpickle(data: bytes, func: Callable[[str], list[str]] | None) -> Tokenizer:
     return Tokenizer.from_json_bytes(data, pretokenizer=func)
 
@@ -793,6 +848,26 @@ def _as_id_list(tokens: Any) -> list[int]:
     if isinstance(tokens, list):
         return tokens
     return [_as_id(t) for t in tokens]
+
+
+def _str_set(value: Any, what: str) -> frozenset[str]:
+    """``value`` (any iterable of str, iterated once) as a frozenset."""
+    try:
+        out = frozenset(value)
+    except TypeError:
+        raise TypeError(
+            f"{what} takes 'all' or a collection of str, not {type(value).__name__}"
+        ) from None
+    if not all(isinstance(t, str) for t in out):
+        raise TypeError(f"{what} takes 'all' or a collection of str")
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _search_any(strings: frozenset[str]) -> Callable[[str], re.Match[str] | None]:
+    """The ``search`` of a regex matching any of ``strings`` (the leftmost, then the longest)."""
+    alternatives = sorted(strings, key=lambda t: (-len(t), t))
+    return re.compile("|".join(re.escape(t) for t in alternatives)).search
 
 
 def _as_text_list(text: Any) -> list[str]:

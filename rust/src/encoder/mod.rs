@@ -36,7 +36,7 @@ use cache::CachePool;
 use specials::Specials;
 
 pub use engine::Engine;
-pub use specials::SpecialPolicy;
+pub use specials::{special_matcher, SpecialPolicy};
 pub use stream::StreamDecoder;
 
 /// Encoder and decoder over one vocabulary and one pretokenizer.
@@ -169,8 +169,8 @@ impl Encoder {
         Ok(out)
     }
 
-    /// Encodes `text`, cutting at the special tokens `policy` allows and failing on the first
-    /// disallowed one. Returns the ids and how many of them come from the last piece (0 when the
+    /// Encodes `text`, cutting at the special tokens `policy` allows; fails when a disallowed
+    /// one occurs anywhere, even inside an allowed one (see [`SpecialPolicy`]). Returns the ids and how many of them come from the last piece (0 when the
     /// text ends with a special token), which `encode_with_unstable` needs.
     pub fn encode_with_policy(
         &self,
@@ -179,9 +179,11 @@ impl Encoder {
     ) -> Result<(Vec<Rank>, usize)> {
         let mut out = Vec::with_capacity(initial_capacity(text));
         if !self.specials.active(policy) {
+            // Neither allowed nor disallowed tokens: nothing to look for.
             let last = with_ranges(|ranges| self.encode_stretch(text, true, ranges, &mut out))?;
             return Ok((out, last));
         }
+        self.specials.check_disallowed(text, policy)?;
         let mut ranges = Vec::new();
         let mut pos = 0;
         let mut last = 0;

@@ -120,3 +120,48 @@ fn long_piece_round_trips() {
     assert_eq!(enc.decode_bytes(&ids).unwrap(), text.as_bytes());
     assert_eq!(ids.len(), 100_001 / 8 + 1);
 }
+
+#[test]
+fn a_disallowed_special_anywhere_fails_even_inside_an_allowed_one() {
+    // "<s>" = 256, "<s><s>" = 257; bytes are their own ids ('<' 60, 's' 115, '>' 62).
+    let enc = cl100k_like(&[], &[("<s>", 256), ("<s><s>", 257)]);
+    let only_long = enc.policy(|s| s == "<s><s>", |s| s == "<s>");
+    let err = enc.encode_with_policy("<s><s>", &only_long).unwrap_err();
+    assert!(matches!(err, TokforgeError::DisallowedSpecial(ref s) if s == "<s>"));
+    // disallowed wins over allowed for the same token
+    let both = enc.policy(|_| true, |s| s == "<s><s>");
+    assert!(enc.encode_with_policy("x<s><s>", &both).is_err());
+    // a shorter disallowed token at the start of a longer plain one
+    let short = enc.policy(|_| false, |s| s == "<s>");
+    assert!(enc.encode_with_policy("<s><s>", &short).is_err());
+    let long_allowed = enc.policy(|s| s == "<s><s>", |_| false);
+    assert_eq!(
+        enc.encode_with_policy("<s><s><s>", &long_allowed)
+            .unwrap()
+            .0,
+        // "<s><s>" at 0..6 is allowed; "<s>" at 6..9 is plain text
+        vec![257, 60, 115, 62]
+    );
+}
+
+#[test]
+fn long_special_tokens_are_matched_by_an_automaton_built_in_linear_time() {
+    let long = "y".repeat(100_000);
+    let enc = cl100k_like(&[], &[(&long, 256), ("<s>", 257)]);
+    assert_eq!(
+        enc.specials.matcher_kind(),
+        Some(aho_corasick::AhoCorasickKind::ContiguousNFA)
+    );
+    let all = enc.policy(|_| true, |_| false);
+    let text = format!("a{long}b");
+    assert_eq!(
+        enc.encode_with_policy(&text, &all).unwrap().0,
+        vec![97, 256, 98]
+    );
+    // short special tokens keep the faster DFA
+    let short = cl100k_like(&[], &[("<s>", 256)]);
+    assert_eq!(
+        short.specials.matcher_kind(),
+        Some(aho_corasick::AhoCorasickKind::DFA)
+    );
+}

@@ -3,7 +3,7 @@
 
 use rustc_hash::FxHashSet;
 
-use super::{Encoder, SpecialPolicy};
+use super::{initial_capacity, with_ranges, Encoder, SpecialPolicy};
 use crate::error::Result;
 use crate::vocab::Rank;
 
@@ -22,6 +22,54 @@ impl Encoder {
         })
     }
 
+    /// A split can disappear when text is appended ("\n" + " " may become one "\n \n"-like
+    /// piece under cl100k's `\s*[\r\n]+`): a trailing run of all-whitespace tokens before the
+    /// last piece's `last` tokens counts as part of it (tiktoken's
+    /// `_increase_last_piece_token_len`).
+    fn widen_last_piece(&self, tokens: &[Rank], last: &mut usize) {
+        let all_space = |id: Rank| {
+            self.vocab
+                .token_bytes(id)
+                .is_some_and(|b| b.iter().all(|c| matches!(c, b' ' | b'\n' | b'\t')))
+        };
+        if *last > 0 && all_space(tokens[tokens.len() - *last]) {
+            while *last < tokens.len() && all_space(tokens[tokens.len() - *last - 1]) {
+                *last += 1;
+            }
+        }
+    }
+
+    /// Encodes bytes that need not be valid UTF-8, as tiktoken's `_encode_bytes`: valid UTF-8 is
+    /// encoded as ordinary text; otherwise its valid prefix is, then the tokens of the prefix's
+    /// last piece (widened as for `encode_with_unstable`) are taken back and their bytes, with the
+    /// invalid rest, become one token if they are one, else are merged as a single piece.
+    pub fn encode_bytes(&self, bytes: &[u8]) -> Result<Vec<Rank>> {
+        self.rank_pretokenizer("_encode_bytes")?;
+        let valid = match std::str::from_utf8(bytes) {
+            Ok(text) => return self.encode_ordinary(text),
+            Err(e) => e.valid_up_to(),
+        };
+        let text = std::str::from_utf8(&bytes[..valid]).expect("checked valid up to here");
+        let mut last = 0;
+        let mut tokens = Vec::with_capacity(initial_capacity(text));
+        with_ranges(|ranges| -> Result<()> {
+            last = self.encode_stretch(text, true, ranges, &mut tokens)?;
+            Ok(())
+        })?;
+        self.widen_last_piece(&tokens, &mut last);
+        let mut unstable = Vec::new();
+        if !tokens.is_empty() && last > 0 {
+            unstable = self.decode_bytes(&tokens[tokens.len() - last..])?;
+            tokens.truncate(tokens.len() - last);
+        }
+        unstable.extend_from_slice(&bytes[valid..]);
+        match self.vocab.rank(&unstable) {
+            Some(id) => tokens.push(id),
+            None => self.encode_piece(&unstable, &mut tokens)?,
+        }
+        Ok(tokens)
+    }
+
     /// Stable tokens of `text` and the set of token sequences that could complete its last piece
     /// (tiktoken's `encode_with_unstable`, same results).
     pub fn encode_with_unstable(
@@ -34,19 +82,7 @@ impl Encoder {
         if last == 0 {
             return Ok((tokens, Vec::new()));
         }
-        // A split can disappear when text is appended ("\n" + " " may become one "\n \n"-like
-        // piece under cl100k's `\s*[\r\n]+`): treat a trailing run of all-whitespace tokens as
-        // unstable too.
-        let all_space = |id: Rank| {
-            self.vocab
-                .token_bytes(id)
-                .is_some_and(|b| b.iter().all(|c| matches!(c, b' ' | b'\n' | b'\t')))
-        };
-        if all_space(tokens[tokens.len() - last]) {
-            while last < tokens.len() && all_space(tokens[tokens.len() - last - 1]) {
-                last += 1;
-            }
-        }
+        self.widen_last_piece(&tokens, &mut last);
         let unstable = self.decode_bytes(&tokens[tokens.len() - last..])?;
         tokens.truncate(tokens.len() - last);
         let mut completions: FxHashSet<Vec<Rank>> = FxHashSet::default();

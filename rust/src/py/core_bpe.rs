@@ -484,6 +484,12 @@ impl PyCore {
             .or_py()
     }
 
+    /// Bytes that need not be valid UTF-8, encoded as tiktoken's `_encode_bytes` does.
+    fn encode_bytes<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let ids = py.detach(|| self.enc.encode_bytes(data)).or_py()?;
+        self.ints.list(py, &ids)
+    }
+
     fn encode_single_token(&self, piece: &[u8]) -> PyResult<Rank> {
         self.enc.encode_single_token(piece).or_py()
     }

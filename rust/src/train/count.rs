@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 use rustc_hash::FxHashMap;
 
 use super::corpus::{
@@ -12,6 +12,7 @@ use super::corpus::{
     FileFormat, Utf8Errors, BLOCK_BYTES,
 };
 use super::trainer::{TrainConfig, Trainer};
+use crate::encoder::special_matcher;
 use crate::error::{Result, TokforgeError};
 use crate::pretokenize::{Pretokenizer, PretokenizerSpec};
 use crate::util::parallel_map;
@@ -140,9 +141,7 @@ impl PretokenCounter {
                 ));
             }
             Some(
-                AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .build(special_tokens)
+                special_matcher(special_tokens, MatchKind::LeftmostLongest)
                     .map_err(|e| TokforgeError::InvalidArgument(format!("special tokens: {e}")))?,
             )
         };
