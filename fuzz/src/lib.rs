@@ -591,8 +591,8 @@ pub fn hf_merges(data: &[u8]) {
     }
     let vocab: Vec<(Vec<u8>, Rank)> = id_of.iter().map(|(t, &i)| (t.clone(), i)).collect();
     let options = tokforge::model::MergeListOptions::default();
-    let model = tokforge::model::MergeModel::new(vocab, &merge_ids, options)
-        .expect("a valid merge list");
+    let model =
+        tokforge::model::MergeModel::new(vocab, &merge_ids, options).expect("a valid merge list");
     let mut table = std::collections::HashMap::new();
     for (k, &(a, b)) in merge_ids.iter().enumerate() {
         let new = id_of[&[tokens[a as usize].clone(), tokens[b as usize].clone()].concat()];
@@ -702,7 +702,9 @@ pub fn hf_normalizer_growth(data: &[u8]) {
 /// token), before anything large is built; otherwise it builds, and a run of the chain's letter
 /// round-trips through an encoder without a pretokenizer.
 pub fn merge_chain(data: &[u8]) {
-    let [n0, n1, step, rest @ ..] = data else { return };
+    let [n0, n1, step, rest @ ..] = data else {
+        return;
+    };
     // Up to 65,535 merges: long chains reach the limit, short ones build.
     let n = u16::from_le_bytes([*n0, *n1]) as usize;
     let mut merges: Vec<(Rank, Rank)> = Vec::with_capacity(n);
@@ -733,8 +735,8 @@ pub fn merge_chain(data: &[u8]) {
     };
     assert!(fits, "{n} merges with work {work} were built");
     let vocab = Vocab::new(ranks, vec![], None).expect("derived tokens build a vocabulary");
-    let enc = Encoder::new(vocab, Box::new(tokforge::pretokenize::NoPretokenizer))
-        .expect("an encoder");
+    let enc =
+        Encoder::new(vocab, Box::new(tokforge::pretokenize::NoPretokenizer)).expect("an encoder");
     let text = vec![*step; 1 + rest.len() * 7];
     let text = String::from_utf8_lossy(&text).into_owned();
     let ids = enc.encode_ordinary(&text).expect("bytes are tokens");
