@@ -18,6 +18,8 @@
 //! | `parse_hf` | tokenizer.json `\0` text | HF tokenizer.json reader: an error, or an encoder whose ids for the text decode; byte-level ones without normalizer round-trip |
 //! | `hf_merges` | vocabulary + merge list + word | the merge-list BPE model (heap, lazy invalidation) equals a naive "earliest merge, then leftmost" loop |
 //! | `parse_counts` | file bytes | counts-file reader: an error, or a file that re-encodes to a file that decodes identically |
+//! | `hf_normalizer_growth` | steps + word | `Replace` normalizers that multiply text: an `InvalidArgument` exactly past the growth limit, else one id per normalized letter |
+//! | `merge_chain` | count + byte + shape | merges chaining into long tokens: refused exactly past `MAX_SPLIT_WORK` (before building), else a vocabulary that round-trips a run |
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -43,6 +45,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("parse_hf", parse_hf),
     ("hf_merges", hf_merges),
     ("parse_counts", parse_counts),
+    ("hf_normalizer_growth", hf_normalizer_growth),
+    ("merge_chain", merge_chain),
 ];
 
 /// The special tokens every test encoder carries (cl100k's, plus two that overlap each other).
@@ -587,8 +591,8 @@ pub fn hf_merges(data: &[u8]) {
     }
     let vocab: Vec<(Vec<u8>, Rank)> = id_of.iter().map(|(t, &i)| (t.clone(), i)).collect();
     let options = tokforge::model::MergeListOptions::default();
-    let model = tokforge::model::MergeModel::new(vocab, &merge_ids, options)
-        .expect("a valid merge list");
+    let model =
+        tokforge::model::MergeModel::new(vocab, &merge_ids, options).expect("a valid merge list");
     let mut table = std::collections::HashMap::new();
     for (k, &(a, b)) in merge_ids.iter().enumerate() {
         let new = id_of[&[tokens[a as usize].clone(), tokens[b as usize].clone()].concat()];
@@ -628,4 +632,113 @@ pub fn parse_counts(data: &[u8]) {
     assert_eq!(again.records, file.records);
     assert_eq!(again.header.pretokenizer, file.header.pretokenizer);
     assert_eq!(again.header.special_tokens, file.header.special_tokens);
+}
+
+/// A tokenizer.json whose normalizer is a `Sequence` of fuzzed `Replace` steps over the letters
+/// `a`, `b`, `c` (a step may multiply text), then a fuzzed word. Oracle: the steps applied with
+/// `str::replace`, stopping where the text would pass the documented growth limit
+/// ([`tokforge::hf::MAX_GROWTH_FACTOR`] times the input plus [`tokforge::hf::MAX_GROWTH_SLACK`]
+/// bytes). Encoding must fail with `InvalidArgument` exactly then, and otherwise give one id per
+/// normalized letter (the model has no merges).
+pub fn hf_normalizer_growth(data: &[u8]) {
+    let Some((&n_steps, rest)) = data.split_first() else {
+        return;
+    };
+    let letter = |b: u8| (b'a' + b % 3) as char;
+    let mut steps: Vec<(String, String)> = Vec::new();
+    let mut rest = rest;
+    for _ in 0..(n_steps % 12) {
+        let [p0, p1, n, tail @ ..] = rest else { return };
+        let pattern: String = if p1 % 2 == 0 {
+            letter(*p0).to_string()
+        } else {
+            [letter(*p0), letter(*p1 / 2)].iter().collect()
+        };
+        let n = (*n % 16) as usize;
+        if tail.len() < n {
+            return;
+        }
+        let content: String = tail[..n].iter().map(|&b| letter(b)).collect();
+        steps.push((pattern, content));
+        rest = &tail[n..];
+    }
+    let text: String = rest.iter().take(300).map(|&b| letter(b)).collect();
+    let replaces: Vec<String> = steps
+        .iter()
+        .map(|(p, c)| {
+            format!(r#"{{"type": "Replace", "pattern": {{"String": "{p}"}}, "content": "{c}"}}"#)
+        })
+        .collect();
+    let json = format!(
+        r#"{{"normalizer": {{"type": "Sequence", "normalizers": [{}]}},
+            "model": {{"type": "BPE", "vocab": {{"a": 0, "b": 1, "c": 2}}, "merges": []}}}}"#,
+        replaces.join(", ")
+    );
+    let enc = Encoder::from_hf_json(json.as_bytes(), "fuzz.json", false)
+        .unwrap_or_else(|e| panic!("a valid tokenizer.json is refused: {e:?}\n{json}"));
+    let limit = text.len() * tokforge::hf::MAX_GROWTH_FACTOR + tokforge::hf::MAX_GROWTH_SLACK;
+    let mut want = Some(text.clone());
+    if !text.is_empty() {
+        for (p, c) in &steps {
+            let s = want.take().expect("still within the limit");
+            let n = s.matches(p.as_str()).count();
+            if s.len() - n * p.len() + n * c.len() > limit {
+                break;
+            }
+            want = Some(s.replace(p.as_str(), c));
+        }
+    }
+    let policy = enc.policy(|_| false, |_| false);
+    match (enc.encode_with_policy(&text, &policy), want) {
+        (Ok((ids, _)), Some(want)) => assert_eq!(ids.len(), want.len(), "{text:?} {steps:?}"),
+        (Err(TokforgeError::InvalidArgument(_)), None) => {}
+        (got, want) => panic!("text {text:?} steps {steps:?}: got {got:?}, expected {want:?}"),
+    }
+}
+
+/// Merges that chain (`a`, `aa`, `aaa`... and branches of it), as a tokforge merge list: the
+/// derived vocabulary is refused with `InvalidVocab` exactly when its token lengths pass
+/// [`tokforge::vocab::MAX_SPLIT_WORK`] (computed here from the merges, without building a
+/// token), before anything large is built; otherwise it builds, and a run of the chain's letter
+/// round-trips through an encoder without a pretokenizer.
+pub fn merge_chain(data: &[u8]) {
+    let [n0, n1, step, rest @ ..] = data else {
+        return;
+    };
+    // Up to 65,535 merges: long chains reach the limit, short ones build.
+    let n = u16::from_le_bytes([*n0, *n1]) as usize;
+    let mut merges: Vec<(Rank, Rank)> = Vec::with_capacity(n);
+    let mut lengths: Vec<u64> = vec![1; 256];
+    for k in 0..n {
+        let id = 256 + k as Rank;
+        // Mostly extend the last token by a byte; a fuzzed byte sometimes joins two earlier
+        // tokens instead (doubling lengths).
+        let b = rest.get(k % rest.len().max(1)).copied().unwrap_or(0);
+        let pair = if k == 0 {
+            (*step as Rank, *step as Rank)
+        } else if b % 7 == 0 {
+            (id - 1, 256 + (b as Rank * 31) % (id - 256))
+        } else {
+            (id - 1, *step as Rank)
+        };
+        lengths.push(lengths[pair.0 as usize].saturating_add(lengths[pair.1 as usize]));
+        merges.push(pair);
+    }
+    let work: u64 = lengths
+        .iter()
+        .fold(0u64, |w, &l| w.saturating_add(l.saturating_mul(l)));
+    let fits = work <= tokforge::vocab::MAX_SPLIT_WORK;
+    let ranks = match ranks_from_merges(&merges) {
+        Ok(r) => r,
+        Err(TokforgeError::InvalidVocab(_)) if !fits => return,
+        Err(e) => panic!("{n} merges (work {work}) refused: {e:?}"),
+    };
+    assert!(fits, "{n} merges with work {work} were built");
+    let vocab = Vocab::new(ranks, vec![], None).expect("derived tokens build a vocabulary");
+    let enc =
+        Encoder::new(vocab, Box::new(tokforge::pretokenize::NoPretokenizer)).expect("an encoder");
+    let text = vec![*step; 1 + rest.len() * 7];
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let ids = enc.encode_ordinary(&text).expect("bytes are tokens");
+    assert_eq!(enc.decode_bytes(&ids).unwrap(), text.as_bytes());
 }

@@ -368,6 +368,32 @@ fn seed() {
         d.extend_from_slice(t.as_bytes());
         write_seed("hf_merges", &format!("s{i}"), &d);
     }
+    // Normalizers: nine steps `a` -> ten `a`s (past the growth limit at the fourth), one step
+    // within it, and a mix of two-letter patterns.
+    let mut nine = vec![9u8];
+    for _ in 0..9 {
+        nine.extend_from_slice(&[0, 0, 10]);
+        nine.extend_from_slice(&[0; 10]);
+    }
+    nine.extend_from_slice(&[0, 1]);
+    write_seed("hf_normalizer_growth", "nine", &nine);
+    write_seed(
+        "hf_normalizer_growth",
+        "one",
+        &[1, 0, 0, 3, 1, 1, 1, 0, 1, 2, 0],
+    );
+    write_seed(
+        "hf_normalizer_growth",
+        "pairs",
+        &[3, 0, 3, 2, 1, 2, 1, 1, 0, 4, 5, 2, 0, 0, 1, 2],
+    );
+    // Merge chains: short ones that build, long ones refused (65,535 merges of one letter).
+    for (i, n) in [50u16, 900, 2900, 3100, 65535].into_iter().enumerate() {
+        let mut d = n.to_le_bytes().to_vec();
+        d.push(b'a');
+        d.extend_from_slice(if i % 2 == 0 { b"aaaa" } else { b"a\x07b" });
+        write_seed("merge_chain", &format!("n{n}"), &d);
+    }
     // Counts files: small real ones, per pretokenizer.
     for (i, spec) in [
         PretokenizerSpec::from_name("cl100k").expect("preset"),

@@ -73,7 +73,7 @@ def detect_format(data: bytes) -> str:
     not JSON), or ``"unknown_json"``.
 
     A SentencePiece ModelProto starts with field 1 (a piece, a length-delimited message) whose
-    own first field is 1 (the piece text). JSON formats are told from the first 64 KB: tokforge
+    own first field is 1 (the piece text). JSON formats are told by their top-level keys: tokforge
     files say ``"format": "tokforge"`` first; a GPT-2 vocab.json maps token strings to numbers
     (a token may be spelled ``model``, but its value is a number, not an object); a
     tokenizer.json has a ``"model"`` object. The rules live in the core (``io::detect_format``),

@@ -181,6 +181,12 @@ impl PieceCache {
 }
 
 /// The idle piece caches of an encoder.
+///
+/// The lock is only ever tried, never waited for: a call that finds it taken works with a new
+/// cache (and drops its cache instead of returning it). So the merge loop cannot block on it,
+/// and a process forked while another thread held it (the child gets the lock copied in the
+/// locked state, with no thread left to release it) keeps encoding, with cold caches, instead
+/// of hanging. The lock is held for a pop or a push, so in one process a miss is rare.
 #[derive(Default)]
 pub(super) struct CachePool(std::sync::Mutex<Vec<PieceCache>>);
 
@@ -191,22 +197,29 @@ impl std::fmt::Debug for CachePool {
 }
 
 impl CachePool {
-    /// Runs `f` with a cache of this pool's (a new one when all are taken), then puts it back.
-    /// `f` gets `None` only if the pool's lock is poisoned.
+    /// Runs `f` with a cache of this pool's (a new one when all are taken or the lock is
+    /// held), then puts it back when the lock is free.
     #[inline]
     pub(super) fn with<R>(&self, f: impl FnOnce(Option<&mut PieceCache>) -> R) -> R {
-        let Ok(mut idle) = self.0.lock() else {
-            return f(None);
+        let mut cache = match self.0.try_lock() {
+            Ok(mut idle) => idle.pop().unwrap_or_default(),
+            Err(_) => PieceCache::default(),
         };
-        let mut cache = idle.pop().unwrap_or_default();
-        drop(idle);
         let r = f(Some(&mut cache));
-        if let Ok(mut idle) = self.0.lock() {
+        if let Ok(mut idle) = self.0.try_lock() {
             if idle.len() < POOLED_CACHES {
                 idle.push(cache);
             }
         }
         r
+    }
+
+    /// Holds the pool's lock while `f` runs (for tests of a lock left held, as in a child
+    /// forked mid-call).
+    #[cfg(test)]
+    pub(super) fn while_locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _held = self.0.lock();
+        f()
     }
 }
 

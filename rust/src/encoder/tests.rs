@@ -165,3 +165,25 @@ fn long_special_tokens_are_matched_by_an_automaton_built_in_linear_time() {
         Some(aho_corasick::AhoCorasickKind::DFA)
     );
 }
+
+#[test]
+fn encoding_never_waits_for_the_cache_pool() {
+    // A child forked while another thread held the pool's lock finds it held forever. Encoding
+    // must go on (with a cold cache) and give the same ids; a wait would hang, so the call runs
+    // on a thread and the test fails when it does not answer in time.
+    let enc = std::sync::Arc::new(cl100k_like(&["he", "hel", "hell", "hello"], &[]));
+    let text = "hello hello, hell and help ".repeat(50);
+    let want = enc.encode_ordinary(&text).unwrap();
+    let got = enc.caches.while_locked(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (e, t) = (enc.clone(), text.clone());
+        std::thread::spawn(move || {
+            let batch = e.encode_batch(&[t.as_str(), "hello"], &e.default_policy(), 2);
+            let _ = tx.send((e.encode_ordinary(&t), batch));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("encoding waited for the held cache-pool lock")
+    });
+    assert_eq!(got.0.unwrap(), want);
+    assert_eq!(got.1.unwrap()[0], want);
+}

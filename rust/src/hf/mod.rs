@@ -41,7 +41,7 @@ use crate::vocab::{Rank, Vocab};
 
 pub use byte_level::{byte_to_char, BYTE_LEVEL_PATTERN};
 pub use charsmap::Charsmap;
-pub use normalizer::Normalizer;
+pub use normalizer::{Normalizer, MAX_GROWTH_FACTOR, MAX_GROWTH_SLACK};
 pub use parse::{parse, Parsed};
 pub use pre_tokenizer::{Behavior, Matcher, PreTokenizerStep, PrependScheme};
 
@@ -101,8 +101,9 @@ impl HfPipeline {
             return Ok(());
         }
         let mut s = text.to_string();
+        let limit = normalizer::growth_limit(text.len());
         for n in &self.normalizers {
-            s = n.apply(s)?;
+            s = n.apply(s, limit)?;
         }
         if self.pretokenizers.is_empty() {
             return match self.cut_before {

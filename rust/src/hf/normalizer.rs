@@ -4,8 +4,31 @@
 use unicode_normalization::UnicodeNormalization;
 
 use super::charsmap::Charsmap;
-use crate::error::Result;
+use crate::error::{Result, TokforgeError};
 use crate::pretokenize::Pretokenizer;
+
+/// A normalized stretch may grow to at most this many times its bytes...
+pub const MAX_GROWTH_FACTOR: usize = 32;
+/// ...plus this many bytes. Real normalizers grow text a little (`Replace(" ", "▁")` triples a
+/// space, `NFKC` turns one ligature into a few letters, `Prepend` adds a prefix); a file whose
+/// `Replace` steps multiply text (nine times `a` -> ten `a`s make a billion of `ab`) is refused
+/// with an error when the output would pass the limit, before it is built.
+pub const MAX_GROWTH_SLACK: usize = 1 << 10;
+
+/// The largest normalized form allowed for a stretch of `n` bytes.
+pub(crate) fn growth_limit(n: usize) -> usize {
+    n.saturating_mul(MAX_GROWTH_FACTOR)
+        .saturating_add(MAX_GROWTH_SLACK)
+}
+
+fn too_long(step: &Normalizer, len: usize, limit: usize) -> TokforgeError {
+    let step = format!("{step:?}");
+    let step: String = step.chars().take(80).collect();
+    TokforgeError::InvalidArgument(format!(
+        "the tokenizer's normalizers would grow the text to {len} bytes, past the limit of \
+         {limit} ({MAX_GROWTH_FACTOR} times its length plus {MAX_GROWTH_SLACK}), at {step}"
+    ))
+}
 
 /// One normalizer step, applied to each stretch of text between added tokens.
 #[derive(Debug)]
@@ -43,7 +66,28 @@ pub enum Normalizer {
 }
 
 impl Normalizer {
-    pub(crate) fn apply(&self, s: String) -> Result<String> {
+    /// The step applied to `s`; an error when the result would be longer than `limit` bytes
+    /// (steps that multiply text are checked before their output is built).
+    pub(crate) fn apply(&self, s: String, limit: usize) -> Result<String> {
+        let before = match self {
+            Normalizer::Prepend(p) if !s.is_empty() => p.len().saturating_add(s.len()),
+            Normalizer::ReplaceStr { pattern, content } if !pattern.is_empty() => {
+                let n = s.matches(pattern.as_str()).count();
+                (s.len() - n * pattern.len()).saturating_add(n.saturating_mul(content.len()))
+            }
+            _ => 0,
+        };
+        if before > limit {
+            return Err(too_long(self, before, limit));
+        }
+        let out = self.apply_unchecked(s, limit)?;
+        if out.len() > limit {
+            return Err(too_long(self, out.len(), limit));
+        }
+        Ok(out)
+    }
+
+    fn apply_unchecked(&self, s: String, limit: usize) -> Result<String> {
         Ok(match self {
             Normalizer::Nfc => s.nfc().collect(),
             Normalizer::Nfd => s.nfd().collect(),
@@ -80,16 +124,26 @@ impl Normalizer {
                 }
             }
             Normalizer::ReplaceMatches { pattern, content } => {
-                replace_matches(&s, pattern.as_ref(), content)?
+                replace_matches(&s, pattern.as_ref(), content, limit)?
             }
         })
     }
 }
 
 /// `s` with every match of `p` replaced by `content`.
-fn replace_matches(s: &str, p: &dyn Pretokenizer, content: &str) -> Result<String> {
+fn replace_matches(s: &str, p: &dyn Pretokenizer, content: &str, limit: usize) -> Result<String> {
     let mut ranges = Vec::new();
     p.split(s, &mut ranges)?;
+    let matched: usize = ranges.iter().map(|r| r.len()).sum();
+    let len = (s.len() - matched).saturating_add(ranges.len().saturating_mul(content.len()));
+    if len > limit {
+        return Err(TokforgeError::InvalidArgument(format!(
+            "the tokenizer's normalizers would grow the text to {len} bytes, past the limit of \
+             {limit} ({MAX_GROWTH_FACTOR} times its length plus {MAX_GROWTH_SLACK}), at a \
+             Replace of a regex by {:?}",
+            content.chars().take(40).collect::<String>()
+        )));
+    }
     let mut out = String::with_capacity(s.len());
     let mut prev = 0;
     for r in ranges {

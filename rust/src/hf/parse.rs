@@ -378,8 +378,14 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
     let unmap = char_to_byte();
 
     // Added tokens: cut out before everything else, as special tokens.
+    // An added token may repeat a model token (same text, same id: `tokenizers`' trainer
+    // writes `<unk>` and `<0x00>`... so), but not take an id the model gives to another text:
+    // `tokenizers` decodes such an id as the model's token, and encoding the model's text
+    // would come back as the added one.
     let mut specials: Vec<(String, Rank)> = Vec::new();
     let mut special_ids: FxHashMap<Rank, ()> = FxHashMap::default();
+    let mut added_at: FxHashMap<Rank, &str> = FxHashMap::default();
+    let model_at: FxHashMap<Rank, &str> = vocab.iter().map(|(t, id)| (*id, t.as_str())).collect();
     if let Some(added) = field(&root, "added_tokens") {
         let list = added
             .as_array()
@@ -410,6 +416,26 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
                     ));
                 }
             }
+            if let Some(&other) = model_at.get(&id) {
+                if other != content {
+                    return Err(bad(
+                        path,
+                        format!(
+                            "{what} {content:?} has id {id}, which the model's vocabulary gives \
+                             to {other:?} (tokenizers would decode {id} as {other:?})"
+                        ),
+                    ));
+                }
+            }
+            if let Some(&other) = added_at.get(&id) {
+                if other != content {
+                    return Err(bad(
+                        path,
+                        format!("{what} {content:?} has id {id}, already the id of {other:?}"),
+                    ));
+                }
+            }
+            added_at.insert(id, content);
             if special_ids.insert(id, ()).is_none() {
                 specials.push((content.to_string(), id));
             }

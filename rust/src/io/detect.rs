@@ -1,8 +1,7 @@
-//! Which format a tokenizer file is in, from its first bytes: the one detector for every
-//! loader (Python asks it through `_core.detect_format`).
-
-/// How many bytes of a file the detector reads.
-const HEAD: usize = 1 << 16;
+//! Which format a tokenizer file is in: the one detector for every loader (Python asks it
+//! through `_core.detect_format`). JSON is told by its top-level keys, wherever they are: the
+//! scan skips strings and nested values without building them, so it is linear in the file and
+//! needs no memory.
 
 /// A tokenizer file's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +46,7 @@ impl Format {
     }
 }
 
-/// The format of a tokenizer file, from its first 64 KiB. A JSON object (after leading
+/// The format of a tokenizer file. A JSON object (after leading
 /// whitespace) is, in this order: tokforge's if it says `"format": "tokforge"`, GPT-2's
 /// `vocab.json` if its first value is a number, a `tokenizer.json` if it has a `"model"`
 /// object, else unknown. Other content that starts like a SentencePiece `ModelProto` (field 1,
@@ -66,11 +65,10 @@ impl Format {
 /// assert_eq!(detect_format(b"IQ== 0\n"), Format::Tiktoken);
 /// ```
 pub fn detect_format(data: &[u8]) -> Format {
-    let head = &data[..data.len().min(HEAD)];
-    if head.starts_with(b"GGUF") {
+    if data.starts_with(b"GGUF") {
         return Format::Gguf;
     }
-    let json = trim_start(head);
+    let json = trim_start(data);
     if json.first() == Some(&b'{') {
         return if has_key_value(json, b"format", |v| v.starts_with(b"\"tokforge\"")) {
             Format::Tokforge
@@ -90,13 +88,12 @@ pub fn detect_format(data: &[u8]) -> Format {
     Format::Tiktoken
 }
 
-/// Whether a JSON object is a Tekken file: a `"config"` object, and a `"num_vocab_tokens"` or
-/// `"default_vocab_size"` key with a number (Tekken's config keys; no other format has them).
+/// Whether a JSON object is a Tekken file: top-level `"config"` object and `"vocab"` list (a
+/// tokenizer.json's vocab is an object inside `"model"`, and it has no `"config"`; a GPT-2
+/// vocab.json maps every key to a number).
 fn is_tekken(json: &[u8]) -> bool {
-    let number = |v: &[u8]| v.first().is_some_and(u8::is_ascii_digit);
     has_key_value(json, b"config", |v| v.first() == Some(&b'{'))
-        && (has_key_value(json, b"num_vocab_tokens", number)
-            || has_key_value(json, b"default_vocab_size", number))
+        && has_key_value(json, b"vocab", |v| v.first() == Some(&b'['))
 }
 
 /// JSON's whitespace, and the vertical tab and form feed (as Python's `bytes.strip` has them).
@@ -109,25 +106,84 @@ fn trim_start(b: &[u8]) -> &[u8] {
     &b[n..]
 }
 
-/// Whether `"key"`, then `:`, then a value for which `value` holds (given the bytes from the
-/// value on) appears anywhere in `json`.
+/// Whether the top-level object `json` (which starts with `{`) has the key `key` (spelled
+/// without escapes) with a value for which `value` holds (given the bytes from the value on).
+/// Keys inside nested values or strings do not count. A malformed or truncated object counts
+/// the keys read before the fault.
 fn has_key_value(json: &[u8], key: &[u8], value: impl Fn(&[u8]) -> bool) -> bool {
-    let quoted = [&b"\""[..], key, b"\""].concat();
-    let mut from = 0;
-    while let Some(i) = find(&json[from..], &quoted) {
-        let after = trim_start(&json[from + i + quoted.len()..]);
-        if let Some(rest) = after.strip_prefix(b":") {
-            if value(trim_start(rest)) {
-                return true;
-            }
+    let mut rest = &json[1..];
+    loop {
+        rest = trim_start(rest);
+        let Some(after_quote) = rest.strip_prefix(b"\"") else {
+            return false;
+        };
+        let Some(len) = string_len(after_quote) else {
+            return false;
+        };
+        let k = &after_quote[..len];
+        let Some(v) = trim_start(&after_quote[len + 1..]).strip_prefix(b":") else {
+            return false;
+        };
+        let v = trim_start(v);
+        if k == key && value(v) {
+            return true;
         }
-        from += i + 1;
+        let Some(n) = value_len(v) else {
+            return false;
+        };
+        rest = trim_start(&v[n..]);
+        match rest.split_first() {
+            Some((b',', tail)) => rest = tail,
+            _ => return false,
+        }
     }
-    false
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// The length of a JSON string's body (`s` starts just after its opening quote, the result
+/// is the index of the closing quote), or `None` when it does not end.
+fn string_len(s: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The length of the JSON value `v` starts with (a string, an object or array with all it
+/// nests, or a scalar up to the next `,`, `}` or `]`), or `None` when it does not end. Depth
+/// is a counter, so deep nesting costs nothing.
+fn value_len(v: &[u8]) -> Option<usize> {
+    match v.first()? {
+        b'"' => string_len(&v[1..]).map(|n| n + 2),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = 0;
+            while i < v.len() {
+                match v[i] {
+                    b'"' => i += string_len(&v[i + 1..])? + 1,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => Some(
+            v.iter()
+                .position(|&c| matches!(c, b',' | b'}' | b']'))
+                .unwrap_or(v.len()),
+        ),
+    }
 }
 
 /// Whether `json` (which starts with `{`) is `{"any string": <number>...`: its first value is
@@ -212,5 +268,46 @@ mod tests {
             assert_eq!(detect_format(data), want, "{shown:?}");
         }
         assert_eq!(Format::UnknownJson.name(), "unknown_json");
+    }
+
+    #[test]
+    fn top_level_keys_count_wherever_they_are() {
+        // A tokenizer.json whose "model" comes after megabytes of added tokens, some of which
+        // spell `"model": {` inside their content.
+        let mut f = String::from("{\"version\": \"1.0\", \"added_tokens\": [");
+        for i in 0..20_000 {
+            f.push_str(&format!(
+                "{{\"id\": {i}, \"content\": \"<t{i} \\\"model\\\": {{ ]>\", \"special\": true}},"
+            ));
+        }
+        f.push_str("{\"id\": 0, \"content\": \"x\"}], \"model\": {\"type\": \"BPE\"}}");
+        assert!(f.len() > 1 << 20);
+        assert_eq!(detect_format(f.as_bytes()), Format::Hf);
+        // The same keys nested, or inside a string, are not the object's.
+        let cases: &[(&[u8], Format)] = &[
+            (b"{\"a\": {\"model\": {}}}", Format::UnknownJson),
+            (b"{\"a\": \"\\\"model\\\": {\"}", Format::UnknownJson),
+            (
+                b"{\"a\": [{\"format\": \"tokforge\"}]}",
+                Format::UnknownJson,
+            ),
+            (
+                b"{\"a\": [1, {\"b\": \"]}\"}], \"format\": \"tokforge\"}",
+                Format::Tokforge,
+            ),
+            (b"{\"a\": true, \"model\": {", Format::Hf),
+            (b"{\"a\": [[[[[[", Format::UnknownJson),
+            (b"{\"a\" 1, \"model\": {}}", Format::UnknownJson),
+        ];
+        for &(data, want) in cases {
+            let shown = String::from_utf8_lossy(data);
+            assert_eq!(detect_format(data), want, "{shown:?}");
+        }
+        let deep = format!(
+            "{{\"a\": {}{}, \"model\": {{}}}}",
+            "[".repeat(1 << 20),
+            "]".repeat(1 << 20)
+        );
+        assert_eq!(detect_format(deep.as_bytes()), Format::Hf);
     }
 }

@@ -35,7 +35,23 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// The ordinary tokens of a byte-level BPE defined by its merges: ids 0..=255 are the bytes and
 /// merge `k` makes id `256 + k` from two earlier ids.
+///
+/// The lengths are worked out first and checked with [`crate::vocab::check_token_lengths`], so
+/// merges that chain into very long tokens are refused before any is built.
 pub fn ranks_from_merges(merges: &[(Rank, Rank)]) -> Result<Vec<(Vec<u8>, Rank)>> {
+    let mut lengths: Vec<u64> = vec![1; 256];
+    lengths.reserve(merges.len());
+    for (k, &(a, b)) in merges.iter().enumerate() {
+        let id = 256 + k;
+        let (a, b) = (a as usize, b as usize);
+        if a >= id || b >= id {
+            return Err(TokforgeError::InvalidVocab(format!(
+                "merge {k} ({a}, {b}) refers to an id not yet defined (merge {k} defines id {id})"
+            )));
+        }
+        lengths.push(lengths[a].saturating_add(lengths[b]));
+    }
+    crate::vocab::check_token_lengths(lengths.iter().copied())?;
     let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
     for (k, &(a, b)) in merges.iter().enumerate() {
         let id = 256 + k;
@@ -263,6 +279,29 @@ impl TokenizerFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_merge_chain_is_refused_before_its_tokens_are_built() {
+        // a, aa, aaa, ...: 100k merges would make 5 GB of tokens.
+        let chain = |n: u32| -> Vec<(Rank, Rank)> {
+            std::iter::once((97, 97))
+                .chain((0..n - 1).map(|i| (256 + i, 97)))
+                .collect()
+        };
+        let err = ranks_from_merges(&chain(100_000)).unwrap_err();
+        assert!(
+            matches!(&err, TokforgeError::InvalidVocab(m) if m.contains("the longest has 100001 bytes")),
+            "{err}"
+        );
+        // Doubling chains overflow no counter.
+        let doubling: Vec<(Rank, Rank)> = std::iter::once((97, 97))
+            .chain((0..200).map(|i| (256 + i, 256 + i)))
+            .collect();
+        assert!(ranks_from_merges(&doubling).is_err());
+        let r = ranks_from_merges(&chain(1000)).unwrap();
+        assert_eq!(r.last().unwrap().0, vec![b'a'; 1001]);
+        assert!(Vocab::new(r, vec![], None).is_ok());
+    }
 
     #[test]
     fn merges_define_tokens() {

@@ -119,6 +119,7 @@ impl MergeModel {
         merges: &[(Rank, Rank)],
         options: MergeListOptions,
     ) -> Result<Self> {
+        crate::vocab::check_token_lengths(tokens.iter().map(|(b, _)| b.len() as u64))?;
         let mut bytes_of: FxHashMap<Rank, &[u8]> = FxHashMap::default();
         for (b, id) in &tokens {
             bytes_of.insert(*id, b);
@@ -129,6 +130,10 @@ impl MergeModel {
         }
         let mut pairs = FxHashMap::default();
         for (k, &(a, b)) in merges.iter().enumerate() {
+            if pairs.contains_key(&(a, b)) {
+                // A repeat: its place is taken, and joining long tokens again costs their length.
+                continue;
+            }
             let (Some(x), Some(y)) = (bytes_of.get(&a), bytes_of.get(&b)) else {
                 return Err(TokforgeError::InvalidVocab(format!(
                     "merge {k} uses an id that is not a token ({a}, {b})"
@@ -142,7 +147,7 @@ impl MergeModel {
                 )));
             };
             // The first occurrence of a pair wins, as when `tokenizers` builds its map.
-            pairs.entry((a, b)).or_insert((k as u32, new));
+            pairs.insert((a, b), (k as u32, new));
         }
         Ok(MergeModel {
             tokens: map,

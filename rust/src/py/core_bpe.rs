@@ -520,6 +520,31 @@ impl PyCore {
         Ok(PyBytes::new(py, &data))
     }
 
+    /// `decode_bytes` for ids given as little-endian u32 bytes (a NumPy array's buffer, range
+    /// checked by the caller), without a Python list.
+    fn decode_bytes_le32<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if data.len() % 4 != 0 {
+            return Err(to_py_err(TokforgeError::InvalidArgument(format!(
+                "ids as u32 bytes must be a multiple of 4 bytes long, not {}",
+                data.len()
+            ))));
+        }
+        let out = py
+            .detach(|| {
+                let ids: Vec<Rank> = data
+                    .chunks_exact(4)
+                    .map(|c| Rank::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                self.enc.decode_bytes(&ids)
+            })
+            .or_py()?;
+        Ok(PyBytes::new(py, &out))
+    }
+
     fn decode_bytes_batch<'py>(
         &self,
         py: Python<'py>,

@@ -93,6 +93,33 @@ pub enum TokenKind {
     ByteFallback,
 }
 
+/// The most work [`Vocab::new`] spends indexing how tokens split into two: the sum, over
+/// tokens, of the square of their length in bytes (each cut of a token is looked up, and a
+/// lookup reads the part). cl100k needs about 10^7; a vocabulary past the limit is refused
+/// rather than indexed for minutes, such as one whose merges chain `a`, `aa`, `aaa`... to
+/// thousands of bytes (its tokens alone would take gigabytes).
+pub const MAX_SPLIT_WORK: u64 = 1 << 33;
+
+/// Refuses token lengths whose split index would cost more than [`MAX_SPLIT_WORK`], naming the
+/// longest token. Loaders that derive tokens (from merges) call it on the lengths before
+/// building any token.
+pub fn check_token_lengths(lengths: impl IntoIterator<Item = u64>) -> Result<()> {
+    let (mut work, mut longest, mut total) = (0u64, 0u64, 0u64);
+    for len in lengths {
+        work = work.saturating_add(len.saturating_mul(len));
+        total = total.saturating_add(len);
+        longest = longest.max(len);
+    }
+    if work > MAX_SPLIT_WORK {
+        return Err(TokforgeError::InvalidVocab(format!(
+            "the tokens are too long: the longest has {longest} bytes and all together {total}; \
+             tokforge indexes a vocabulary with at most {MAX_SPLIT_WORK} for the sum of the \
+             squares of its token lengths (this one has {work})"
+        )));
+    }
+    Ok(())
+}
+
 impl Vocab {
     /// Builds a vocabulary from ordinary tokens with their ranks, special tokens with their ids,
     /// and optionally the ids of the 256 byte-fallback tokens (index = byte value).
@@ -103,6 +130,7 @@ impl Vocab {
         specials: Vec<(String, Rank)>,
         fallback: Option<Vec<Rank>>,
     ) -> Result<Self> {
+        check_token_lengths(ranks.iter().map(|(b, _)| b.len() as u64))?;
         let mut max_id: Option<Rank> = None;
         let mut bump = |r: Rank| max_id = Some(max_id.map_or(r, |m| m.max(r)));
         ranks.iter().for_each(|(_, r)| bump(*r));
