@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use super::byte_level::byte_to_char;
 use crate::error::Result;
 use crate::pretokenize::Pretokenizer;
 
@@ -158,6 +159,10 @@ pub enum PreTokenizerStep {
         add_prefix_space: bool,
         regex: Option<Matcher>,
     },
+    /// Rewrites each word as `tokenizers`' ByteLevel leaves it (each byte as its printable
+    /// character), for the steps that follow a ByteLevel pre-tokenizer: they see that text.
+    /// The pipeline maps the words back to bytes before the model.
+    ByteMap,
 }
 
 /// The words of a stretch between pre-tokenizer steps, as byte ranges into text buffers (the
@@ -227,6 +232,17 @@ impl PreTokenizerStep {
                     } else if !w.range.is_empty() {
                         out.push(w);
                     }
+                }
+                PreTokenizerStep::ByteMap => {
+                    let table = byte_to_char();
+                    let text: String = words.text(&w).bytes().map(|b| table[b as usize]).collect();
+                    let w = WordRef {
+                        buf: words.bufs.len(),
+                        range: 0..text.len(),
+                        at_origin: w.at_origin,
+                    };
+                    words.bufs.push(text);
+                    out.push(w);
                 }
                 PreTokenizerStep::ByteLevel {
                     add_prefix_space,
