@@ -138,3 +138,47 @@ def _byte_char(b: int) -> str:
     from tokforge.interop.hf_export import bytes_to_unicode
 
     return bytes_to_unicode()[b]
+
+
+nm = tokenizers.normalizers
+NORMALIZERS = {
+    "nfd_strip_accents": lambda: nm.Sequence([nm.NFD(), nm.StripAccents(), nm.Lowercase()]),
+    "nmt_nfkc": lambda: nm.Sequence([nm.Nmt(), nm.NFKC()]),
+    "byte_level": lambda: nm.ByteLevel(),
+}
+
+
+_NORM: dict[str, tuple[object, tokforge.Tokenizer]] = {}
+
+
+def built_normalizer(config: str):
+    if config not in _NORM:
+        tok = tokenizers.Tokenizer(models.BPE())
+        tok.normalizer = NORMALIZERS[config]()
+        tok.pre_tokenizer = pt.Split(Regex(r"\s+|[^\s]+"), "isolated")
+        alphabet = pt.ByteLevel.alphabet() if config == "byte_level" else []
+        if config == "byte_level":
+            tok.pre_tokenizer = pt.Split(Regex("Ġ|[^Ġ]+"), "isolated")
+            tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=1500, show_progress=False, initial_alphabet=alphabet
+        )
+        tok.train_from_iterator(training_text(), trainer=trainer)
+        _NORM[config] = (tok, tokforge.Tokenizer.from_hf_dict(json.loads(tok.to_str())))
+    return _NORM[config]
+
+
+@pytest.mark.parametrize("config", list(NORMALIZERS))
+def test_normalizers_match_tokenizers(config):
+    hf, tok = built_normalizer(config)
+    texts = [d for name in CORPORA for d in documents(corpus_text(name)[:60_000])]
+    texts += ["Ça\u0301 va\u200b\x07\tbien\ufeff", "x\x01y\r\nz\u2581", "ﬁ ½ Ⅻ"]
+    n = 0
+    for text in texts:
+        normalized = hf.normalizer.normalize_str(text)
+        if any(hf.token_to_id(c) is None for c in set(normalized)):
+            continue
+        n += 1
+        want = hf.encode(text, add_special_tokens=False).ids
+        assert tok.encode_ordinary(text) == want, text[:80]
+    assert n > 10

@@ -96,6 +96,9 @@ fn parse_normalizer(v: &Value, path: &str, sentencepiece: bool) -> Result<Vec<No
             "NFKC" => Normalizer::Nfkc,
             "NFKD" => Normalizer::Nfkd,
             "Lowercase" => Normalizer::Lowercase,
+            "StripAccents" => Normalizer::StripAccents,
+            "ByteLevel" => Normalizer::ByteLevel,
+            "Nmt" => Normalizer::Nmt,
             "Precompiled" => {
                 use base64::Engine;
                 let b64 = field(step, "precompiled_charsmap")
@@ -132,7 +135,8 @@ fn parse_normalizer(v: &Value, path: &str, sentencepiece: bool) -> Result<Vec<No
                     path,
                     format!(
                         "normalizer {other:?} is not supported (supported: Sequence, NFC, NFD, \
-                         NFKC, NFKD, Lowercase, Strip, Prepend, Replace, Precompiled)"
+                         NFKC, NFKD, Lowercase, Strip, StripAccents, Prepend, Replace, \
+                         Precompiled, ByteLevel, Nmt)"
                     ),
                 ))
             }
