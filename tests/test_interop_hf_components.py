@@ -22,6 +22,7 @@ CONFIGS = {
     "punctuation_contiguous": lambda: pt.Sequence([pt.Whitespace(), pt.Punctuation("contiguous")]),
     "bert": lambda: pt.BertPreTokenizer(),
     "char_delimiter": lambda: pt.CharDelimiterSplit("e"),
+    "whitespace_fixed_length": lambda: pt.Sequence([pt.WhitespaceSplit(), pt.FixedLength(3)]),
     # Falcon's: ByteLevel first, then Digits and Split on its byte-mapped text.
     "bytelevel_digits_split": lambda: pt.Sequence(
         [

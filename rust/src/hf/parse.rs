@@ -259,6 +259,13 @@ fn parse_pretokenizer(v: &Value, path: &str) -> Result<Vec<PreTokenizerStep>> {
                     invert: false,
                 }
             }
+            "FixedLength" => {
+                let n = field(step, "length").and_then(Value::as_u64).unwrap_or(5);
+                match usize::try_from(n) {
+                    Ok(n) if n > 0 => PreTokenizerStep::FixedLength(n),
+                    _ => return Err(bad(path, "FixedLength: length must be a positive integer")),
+                }
+            }
             "CharDelimiterSplit" => {
                 let d = string(step, "delimiter", path, "CharDelimiterSplit")?;
                 let mut chars = d.chars();
@@ -290,7 +297,7 @@ fn parse_pretokenizer(v: &Value, path: &str) -> Result<Vec<PreTokenizerStep>> {
                     format!(
                         "pre_tokenizer {other:?} is not supported (supported: Sequence, Split, \
                          Metaspace, ByteLevel, Digits, Punctuation, BertPreTokenizer, \
-                         CharDelimiterSplit, WhitespaceSplit, Whitespace)"
+                         CharDelimiterSplit, FixedLength, WhitespaceSplit, Whitespace)"
                     ),
                 ))
             }

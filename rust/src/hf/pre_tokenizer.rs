@@ -163,6 +163,8 @@ pub enum PreTokenizerStep {
     /// character), for the steps that follow a ByteLevel pre-tokenizer: they see that text.
     /// The pipeline maps the words back to bytes before the model.
     ByteMap,
+    /// Cuts each word into pieces of `n` characters (the last may be shorter).
+    FixedLength(usize),
 }
 
 /// The words of a stretch between pre-tokenizer steps, as byte ranges into text buffers (the
@@ -231,6 +233,30 @@ impl PreTokenizerStep {
                         push_parts(&mut out, &w, scratch, Behavior::MergedWithNext);
                     } else if !w.range.is_empty() {
                         out.push(w);
+                    }
+                }
+                PreTokenizerStep::FixedLength(n) => {
+                    let text = words.text(&w);
+                    let mut start = 0;
+                    let mut count = 0;
+                    for (i, _) in text.char_indices() {
+                        if count == *n {
+                            out.push(WordRef {
+                                buf: w.buf,
+                                range: w.range.start + start..w.range.start + i,
+                                at_origin: w.at_origin && start == 0,
+                            });
+                            start = i;
+                            count = 0;
+                        }
+                        count += 1;
+                    }
+                    if start < text.len() {
+                        out.push(WordRef {
+                            buf: w.buf,
+                            range: w.range.start + start..w.range.end,
+                            at_origin: w.at_origin && start == 0,
+                        });
                     }
                 }
                 PreTokenizerStep::ByteMap => {
