@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tokforge
-from conftest import CORPORA, corpus_text, documents, require_shared
+from conftest import CORPORA, corpus_text, documents, require_module, require_shared
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokforge.errors import TokforgeError, VocabFileError
 from tokforge.interop.formats import detect_format
 from tokforge.interop.gguf import PRE_SPLITS
 
-gguf = pytest.importorskip("gguf")
-tiktoken = pytest.importorskip("tiktoken")
-spm = pytest.importorskip("sentencepiece")
+gguf = require_module("gguf")
+tiktoken = require_module("tiktoken")
+spm = require_module("sentencepiece")
 
 
 def write_gguf(path: Path, meta: dict, *, tensor: bool = True) -> Path:

@@ -19,7 +19,7 @@ import tokforge
 from conftest import CORPORA, corpus_text, documents, require_module
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from tokforge.errors import TokforgeError, TokforgeIOError, VocabFileError
+from tokforge.errors import TokforgeError, TokforgeIOError, VocabError, VocabFileError
 from tokforge.interop import sentencepiece as tsp
 
 spm = require_module("sentencepiece")
@@ -364,17 +364,17 @@ def test_non_bpe_models_are_refused(model_type):
         tsp.to_hf_dict(tsp.read_model(data))
 
 
-def test_user_defined_symbols_need_strict_false():
-    data = train(english_lines(40_000), vocab_size=600, user_defined_symbols=["<sep>"])
+def test_user_defined_symbols_load_exactly_but_do_not_export():
+    data = train(english_lines(40_000), vocab_size=600, user_defined_symbols=["<sep>", "ab"])
     model = tsp.read_model(data)
-    with pytest.raises(TokforgeError, match="USER_DEFINED"):
+    with pytest.raises(TokforgeError, match="USER_DEFINED piece"):
         tsp.to_hf_dict(model)
-    d = tsp.to_hf_dict(model, strict=False)
     sp = spm.SentencePieceProcessor(model_proto=data)
-    hf = tokenizers.Tokenizer.from_str(json.dumps(d))
-    # text without the symbol is exact; around it HF adds a "▁" SentencePiece does not
-    assert hf.encode("plain text", add_special_tokens=False).ids == sp.encode("plain text")
-    assert hf.encode("a<sep>b", add_special_tokens=False).ids != sp.encode("a<sep>b")
+    tok = tokforge.Tokenizer.from_sentencepiece(data)
+    for text in ["plain text", "a<sep>b", " <sep> ", "<sep><sep>x", "cabby ab<sep>ab", "<se"]:
+        assert tok.encode_ordinary(text) == sp.encode(text), text
+    with pytest.raises(VocabError, match="USER_DEFINED piece '<sep>'"):
+        tok.to_hf_dict()
 
 
 # ---------------------------------------------------------------------------------------------

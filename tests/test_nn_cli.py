@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tokforge
-from conftest import require_shared
+from conftest import require_module, require_shared
 from tokforge.cli import nn as nn_cli
 from tokforge.nn import Config, Transformer, softmax
 from tokforge.nn.weights import save_gpt2
@@ -111,7 +111,7 @@ def test_weights_from_npz_and_gpt2_safetensors(byte_tokenizer, tmp_path: Path, c
 
 
 def test_attention_png(byte_tokenizer, tmp_path: Path, capsys) -> None:
-    pytest.importorskip("matplotlib")
+    require_module("matplotlib")
     png = tmp_path / "attn.png"
     assert run(["hello", "--attention-png", str(png), "--layers", "1", "--heads", "2"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -16,6 +16,7 @@ import os
 import numpy as np
 import pytest
 import tokforge
+from conftest import require_module
 from tokforge.cli import model as nn_commands
 from tokforge.nn import Config, Transformer, fit, load_npz, load_trained, save_npz, save_trained
 from tokforge.nn.fit import _bigram_log_probs, bigram_baseline, evaluate, unigram_baseline
@@ -259,7 +260,7 @@ def test_train_then_eval_model(
 def test_compare_vocabs_prints_a_table_and_draws(
     corpus: str, tmp_path: os.PathLike[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("matplotlib")
+    require_module("matplotlib")
     plot = os.path.join(tmp_path, "bpb.png")
     argv = ["compare-vocabs", corpus, "--tokenizer", "bpe:256", "--tokenizer", "bpe:400"]
     assert run([*argv, *TINY, "--plot", plot]) == 0

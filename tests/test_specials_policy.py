@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import require_shared, tiktoken_encoding, tokforge_encoding
+from conftest import require_module, require_shared, tiktoken_encoding, tokforge_encoding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokforge import Tokenizer
@@ -28,7 +28,7 @@ SPECIALS = {EOT: 1000, FIM: 1001, "ab": 1002, "bc": 1003}
 
 def tok_and_ref() -> tuple[Tokenizer, Any]:
     tok = Tokenizer("t", pat_str=PAT, mergeable_ranks=RANKS, special_tokens=SPECIALS)
-    pytest.importorskip("tiktoken")
+    require_module("tiktoken")
     import tiktoken
 
     ref = tiktoken.Encoding("t", pat_str=PAT, mergeable_ranks=RANKS, special_tokens=SPECIALS)
@@ -247,7 +247,7 @@ def test_search_resumes_one_byte_after_a_plain_match_as_tiktoken() -> None:
 
 
 def test_nested_disallowed_raise_agrees_with_tiktoken() -> None:
-    pytest.importorskip("tiktoken")
+    require_module("tiktoken")
     import tiktoken
 
     specials = {"<s>": 256, "<s><s>": 257, "s><": 258}

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import tokforge
-from conftest import CORPORA, corpus_text, documents
+from conftest import CORPORA, corpus_text, documents, require_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokforge.errors import VocabFileError
 from tokforge.interop.formats import detect_format
 
-mistral_common = pytest.importorskip("mistral_common")
+mistral_common = require_module("mistral_common")
 from mistral_common.tokens.tokenizers.tekken import Tekkenizer  # noqa: E402
 
 DATA = Path(mistral_common.__file__).parent / "data"
@@ -146,7 +146,7 @@ def test_cli_info_names_the_format_and_engine(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cli_converts_a_shipped_file_to_a_tokenizer_json_hf_reads_alike(tmp_path, capsys):
-    tokenizers = pytest.importorskip("tokenizers")
+    tokenizers = require_module("tokenizers")
     from tokforge.cli import main
 
     out = tmp_path / "tokenizer.json"

@@ -309,7 +309,7 @@ class Tokenizer:
         hf = self._core.hf_json
         if hf is not None:
             doc: dict[str, Any] = json.loads(hf)
-            return doc
+            return hf_export.without_tokforge_keys(doc)
         return hf_export.to_hf_dict(self)
 
     def to_hf(self, path: str | os.PathLike[str]) -> None:

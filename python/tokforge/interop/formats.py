@@ -198,7 +198,7 @@ def from_sentencepiece(model: str | os.PathLike[str] | bytes) -> Loaded:
         where, name = "<bytes>", "sentencepiece"
     else:
         where, name = os.fspath(model), Path(model).stem
-    doc = sentencepiece.to_hf_dict(sentencepiece.read_model(model))
+    doc = sentencepiece.to_hf_dict(sentencepiece.read_model(model), tokforge_keys=True)
     raw = json.dumps(doc, ensure_ascii=False).encode("utf-8")
     return from_hf_bytes(raw, path=where, name=name, sentencepiece=True)
 

@@ -34,7 +34,7 @@ from ..errors import PatternError, PretokenizerError, VocabError
 from ..protocol import TokenizerLike as Tokenizer
 from .hf_json import BYTE_LEVEL_DECODER, add_specials, added_token, bpe_model, document
 
-__all__ = ["bytes_to_unicode", "to_hf_dict", "to_oniguruma"]
+__all__ = ["bytes_to_unicode", "to_hf_dict", "to_oniguruma", "without_tokforge_keys"]
 
 #: The ``whitespace`` preset (alternating runs of Unicode ``White_Space`` and of everything
 #: else) as a regex; Oniguruma's ``\s``/``\S`` hold the same 25 code points as Rust's.
@@ -319,3 +319,48 @@ def to_hf_dict(tok: Tokenizer) -> dict[str, Any]:
         decoder=dict(BYTE_LEVEL_DECODER),
         model=bpe_model(vocab, merges, ignore_merges=True),
     )
+
+
+def without_tokforge_keys(doc: dict[str, Any]) -> dict[str, Any]:
+    """A tokenizer.json dict tokforge wrote with its own keys (a SentencePiece model's merge
+    priorities, USER_DEFINED pieces matched as they are) made plain for HF, when HF's merge list
+    and added tokens give the same ids; else :class:`~tokforge.errors.VocabError` saying why.
+
+    >>> d = {"model": {"merges": [["a", "b"], ["c", "d"]], "tokforge_merge_priorities": [0, 0]}}
+    >>> try:
+    ...     without_tokforge_keys(d)
+    ... except VocabError as e:
+    ...     print(str(e)[:80])
+    cannot export to an HF tokenizer.json: the merges 'a b' and 'c d' make different
+    """
+    model = dict(doc.get("model") or {})
+    where = "cannot export to an HF tokenizer.json"
+    priorities = model.pop("tokforge_merge_priorities", None)
+    if priorities is not None:
+        merges = [m.split(" ", 1) if isinstance(m, str) else list(m) for m in model["merges"]]
+        groups: dict[int, list[list[str]]] = {}
+        last = -1
+        for m, p in zip(merges, priorities, strict=False):
+            if p < last:
+                raise VocabError(f"{where}: the merge priorities are not in list order")
+            last = p
+            groups.setdefault(p, []).append(m)
+        for group in groups.values():
+            first = group[0]
+            for a, b in group:
+                if a + b != first[0] + first[1]:
+                    raise VocabError(
+                        f"{where}: the merges {' '.join(first)!r} and {a + ' ' + b!r} make "
+                        "different pieces with the same SentencePiece score (SentencePiece "
+                        "merges the leftmost of their pairs, an HF merge list the one listed "
+                        "first)"
+                    )
+    added = doc.get("added_tokens") or []
+    for t in added:
+        if t.get("tokforge_literal"):
+            raise VocabError(
+                f"{where}: the USER_DEFINED piece {t.get('content')!r} is matched in the "
+                "normalized text as it is; HF normalizes a normalized added token too (or cuts "
+                "a non-normalized one out before normalizing)"
+            )
+    return {**doc, "model": model}

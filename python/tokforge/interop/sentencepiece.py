@@ -37,6 +37,7 @@ __all__ = [
     "Piece",
     "SentencePieceModel",
     "TrainerSpec",
+    "merge_list_conflict",
     "read_model",
     "to_hf_dict",
     "to_vocab_text",
@@ -350,10 +351,13 @@ def to_vocab_text(model: SentencePieceModel) -> str:
     return "".join(f"{p.piece}\t{p.score:g}\n" for p in model.pieces)
 
 
-def _merges(model: SentencePieceModel) -> list[list[str]]:
-    """HF merges reproducing SentencePiece BPE: every split (a, b) of every NORMAL piece whose
-    parts are NORMAL pieces, ordered by the score of a+b (highest first), then by the ids of a
-    and b (SentencePiece merges the highest-scoring pair, leftmost on ties)."""
+def _merges(model: SentencePieceModel) -> tuple[list[list[str]], list[int]]:
+    """Every split (a, b) of every NORMAL piece whose parts are NORMAL pieces, ordered by the
+    score of a+b (highest first), then by the ids of a and b, with the priority of each: the
+    rank of its piece's score among the distinct scores. SentencePiece merges the adjacent pair
+    whose merged piece scores highest, leftmost among equal scores, whatever the pair is; a
+    merge list ranks two different pairs of equal score by their places in the list instead, so
+    only the priorities are exact when different pieces score the same."""
     ids = {p.piece: i for i, p in enumerate(model.pieces) if p.type == NORMAL}
     found: list[tuple[float, int, int, str, str]] = []
     for piece, i in ids.items():
@@ -364,7 +368,26 @@ def _merges(model: SentencePieceModel) -> list[list[str]]:
             if li is not None and ri is not None:
                 found.append((-score, li, ri, left, right))
     found.sort()
-    return [[left, right] for _, _, _, left, right in found]
+    rank = {s: r for r, s in enumerate(sorted({f[0] for f in found}))}
+    return [[left, right] for _, _, _, left, right in found], [rank[f[0]] for f in found]
+
+
+def merge_list_conflict(model: SentencePieceModel) -> str | None:
+    """Why HF's merge list cannot reproduce the model's merge order, or ``None``: two different
+    merged pieces with the same score (SentencePiece takes the leftmost of their pairs, a merge
+    list the one listed first). One piece made by two pairs that can overlap (``a|aa`` and
+    ``aa|a``) is the same question in small; it is not refused (the ids and list order the
+    differential tests check agree on the shared corpora)."""
+    merges, prio = _merges(model)
+    by_prio: dict[int, list[list[str]]] = {}
+    for m, p in zip(merges, prio, strict=False):
+        by_prio.setdefault(p, []).append(m)
+    for group in by_prio.values():
+        pieces = {a + b for a, b in group}
+        if len(pieces) > 1:
+            a, b = sorted(pieces)[:2]
+            return f"the pieces {a!r} and {b!r} have the same score"
+    return None
 
 
 def _regex(pattern: str) -> dict[str, str]:
@@ -376,15 +399,9 @@ def _replace(pattern: str | dict[str, str], content: str) -> dict[str, Any]:
     return {"type": "Replace", "pattern": pat, "content": content}
 
 
-def _check_convertible(model: SentencePieceModel, strict: bool) -> None:
+def _check_convertible(model: SentencePieceModel) -> None:
     ts, ns = model.trainer_spec, model.normalizer_spec
     where = model.source
-    if strict and any(p.type == USER_DEFINED for p in model.pieces):
-        raise TokforgeError(
-            f"{where}: USER_DEFINED pieces cannot be converted exactly (SentencePiece matches "
-            "them inside the normalized text, HF added tokens split the text before "
-            "normalizing it); pass strict=False to emit them as added tokens anyway"
-        )
     if ts.model_type != BPE:
         name = _MODEL_TYPE_NAMES.get(ts.model_type, str(ts.model_type))
         raise TokforgeError(
@@ -455,31 +472,56 @@ def _onig_escape(text: str) -> str:
     return "".join("\\" + c if c in r"\^$.|?*+()[]{}-/" else c for c in text)
 
 
-def to_hf_dict(model: SentencePieceModel, *, strict: bool = True) -> dict[str, Any]:
+def to_hf_dict(model: SentencePieceModel, *, tokforge_keys: bool = False) -> dict[str, Any]:
     """An HF ``tokenizer.json`` dict that encodes and decodes like the SentencePiece BPE model.
 
-    CONTROL and UNKNOWN pieces become special added tokens (``normalized`` false). Models with
-    USER_DEFINED pieces raise unless ``strict`` is false, which emits them as non-special added
-    tokens (``normalized`` false, as HF's own converters do; not exact: HF prepends "▁" to the
-    text after each of them). Unigram, word and char models, and the options listed in the
-    errors, raise :class:`~tokforge.errors.TokforgeError`."""
-    _check_convertible(model, strict)
+    CONTROL and UNKNOWN pieces become special added tokens (``normalized`` false). HF cannot
+    express two SentencePiece rules, so a model needing them raises
+    :class:`~tokforge.errors.TokforgeError` unless ``tokforge_keys`` is true, which writes
+    keys only tokforge reads (HF ignores them): ``model.tokforge_merge_priorities`` (equal
+    priorities merge leftmost first: SentencePiece's rule when different pieces score the
+    same) and USER_DEFINED pieces as added tokens with ``tokforge_literal`` (matched in the
+    normalized text as they are; HF would normalize the token too, prepending "▁").
+    Unigram, word and char models, and the options listed in the errors, raise."""
+    _check_convertible(model)
+    if not tokforge_keys:
+        conflict = merge_list_conflict(model)
+        if conflict is not None:
+            raise TokforgeError(
+                f"{model.source}: an HF merge list cannot reproduce this model's merge order: "
+                f"{conflict}, and SentencePiece merges the leftmost pair among equal scores"
+            )
+        if any(p.type == USER_DEFINED for p in model.pieces):
+            raise TokforgeError(
+                f"{model.source}: USER_DEFINED pieces cannot be written exactly as HF added "
+                "tokens (SentencePiece matches them in the normalized text as they are; HF "
+                "normalizes a normalized added token too, or cuts a non-normalized one out "
+                "before normalizing)"
+            )
     ts = model.trainer_spec
-    added = [
-        added_token(p.piece, i, special=p.type != USER_DEFINED)
-        for i, p in enumerate(model.pieces)
-        if p.type in (CONTROL, UNKNOWN, USER_DEFINED)
-    ]
+    added: list[dict[str, Any]] = []
+    for i, p in enumerate(model.pieces):
+        if p.type in (CONTROL, UNKNOWN):
+            added.append(added_token(p.piece, i))
+        elif p.type == USER_DEFINED:
+            tok = added_token(p.piece, i, special=False)
+            tok["normalized"] = True
+            tok["tokforge_literal"] = True
+            added.append(tok)
     unk = next(p.piece for p in model.pieces if p.type == UNKNOWN)
+    merges, priorities = _merges(model)
+    bpe = bpe_model(
+        {p.piece: i for i, p in enumerate(model.pieces)},
+        merges,
+        byte_fallback=ts.byte_fallback,
+        unk_token=unk,
+        fuse_unk=True,
+    )
+    if tokforge_keys:
+        bpe["tokforge_merge_priorities"] = priorities
     return document(
         added=added,
         normalizer=_normalizer(model.normalizer_spec),
         decoder=_decoder(model),
-        model=bpe_model(
-            {p.piece: i for i, p in enumerate(model.pieces)},
-            _merges(model),
-            byte_fallback=ts.byte_fallback,
-            unk_token=unk,
-            fuse_unk=True,
-        ),
+        model=bpe,
     )

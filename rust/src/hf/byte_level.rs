@@ -37,17 +37,15 @@ pub(crate) fn char_to_byte() -> FxHashMap<char, u8> {
 /// `s` with every character of GPT-2's byte alphabet turned back into its byte; other
 /// characters keep their UTF-8 bytes.
 pub(crate) fn unmap_bytes(s: &str, table: &FxHashMap<char, u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        match table.get(&c) {
-            Some(&b) => out.push(b),
-            None => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-        }
-    }
-    out
+    // As `tokenizers`' ByteLevel decoder: a token holding a character outside the byte alphabet
+    // (a raw UTF-8 token, like Command-R's "🇸") is its own UTF-8 text, all of it.
+    unmap_token(s, table).unwrap_or_else(|| s.as_bytes().to_vec())
+}
+
+/// The bytes a byte-level token stands for, or `None` when it holds a character outside the
+/// byte alphabet: byte-level BPE never produces such a token (its words are mapped bytes).
+pub(crate) fn unmap_token(s: &str, table: &FxHashMap<char, u8>) -> Option<Vec<u8>> {
+    s.chars().map(|c| table.get(&c).copied()).collect()
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@
 //! `lstrip`/`rstrip`/`single_word`, WordPiece/Unigram/WordLevel models, and any normalizer,
 //! pre-tokenizer or decoder not listed in [`Normalizer`], [`PreTokenizerStep`] and [`parse`].
 
+mod added;
 mod byte_level;
 mod charsmap;
 mod decoder;
@@ -39,6 +40,7 @@ use crate::error::Result;
 use crate::model::MergeModel;
 use crate::vocab::{Rank, Vocab};
 
+pub use added::NormalizedAdded;
 pub use byte_level::{byte_to_char, BYTE_LEVEL_PATTERN};
 pub use charsmap::Charsmap;
 pub use normalizer::{Normalizer, MAX_GROWTH_FACTOR, MAX_GROWTH_SLACK};
@@ -84,6 +86,15 @@ pub struct HfPipeline {
     /// [`MergeModel::splits_before`]): SentencePiece-style models encode a whole stretch as one
     /// word, and the cut pieces are short and repeat, so they hit the piece cache.
     pub(crate) cut_before: Option<char>,
+    /// Added tokens matched in the normalized text (`normalized: true`), if any.
+    pub(crate) normalized_added: Option<NormalizedAdded>,
+    /// Added tokens cut out of the raw text here rather than as the encoder's special tokens:
+    /// those sharing an id with a byte-fallback token (`<0x00>`.. as `tokenizers`' trainer
+    /// adds them), which the vocabulary keeps as fallback bytes.
+    pub(crate) raw_added: Option<NormalizedAdded>,
+    /// The pre-tokenizers leave words byte-mapped (steps after a ByteLevel one): the words go
+    /// back to bytes before the model.
+    pub(crate) byte_mapped: Option<FxHashMap<char, u8>>,
 }
 
 impl HfPipeline {
@@ -100,11 +111,61 @@ impl HfPipeline {
         if text.is_empty() {
             return Ok(());
         }
+        if let Some(raw) = &self.raw_added {
+            for (range, token) in raw.segments(text) {
+                match token {
+                    Some(id) => out.push(id),
+                    None => self.normalize_and_encode(
+                        &text[range.clone()],
+                        at_origin && range.start == 0,
+                        encode_word,
+                        out,
+                    )?,
+                }
+            }
+            return Ok(());
+        }
+        self.normalize_and_encode(text, at_origin, encode_word, out)
+    }
+
+    /// Normalizes one stretch, then encodes it around the normalized added tokens.
+    fn normalize_and_encode(
+        &self,
+        text: &str,
+        at_origin: bool,
+        encode_word: &mut WordEncoder<'_>,
+        out: &mut Vec<Rank>,
+    ) -> Result<()> {
         let mut s = text.to_string();
         let limit = normalizer::growth_limit(text.len());
         for n in &self.normalizers {
             s = n.apply(s, limit)?;
         }
+        let Some(added) = &self.normalized_added else {
+            return self.encode_normalized(s, at_origin, encode_word, out);
+        };
+        for (range, token) in added.segments(&s) {
+            match token {
+                Some(id) => out.push(id),
+                None => self.encode_normalized(
+                    s[range.clone()].to_string(),
+                    at_origin && range.start == 0,
+                    encode_word,
+                    out,
+                )?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Pre-tokenizes and encodes one normalized stretch.
+    fn encode_normalized(
+        &self,
+        s: String,
+        at_origin: bool,
+        encode_word: &mut WordEncoder<'_>,
+        out: &mut Vec<Rank>,
+    ) -> Result<()> {
         if self.pretokenizers.is_empty() {
             return match self.cut_before {
                 Some(c) => cut_and_encode(&s, c, encode_word, out),
@@ -122,6 +183,13 @@ impl HfPipeline {
         let mut scratch = Vec::new();
         for p in &self.pretokenizers {
             p.apply(&mut words, &mut scratch)?;
+        }
+        if let Some(unmap) = &self.byte_mapped {
+            for w in &words.items {
+                let bytes = byte_level::unmap_bytes(words.text(w), unmap);
+                encode_word(&bytes, out)?;
+            }
+            return Ok(());
         }
         for w in &words.items {
             match self.cut_before {

@@ -63,6 +63,14 @@ pub enum Normalizer {
         map: Charsmap,
         longest: bool,
     },
+    /// Drops combining marks (`tokenizers`' StripAccents; meant to follow NFD/NFKD).
+    StripAccents,
+    /// Each byte of the text as its ByteLevel character (the model then reads those
+    /// characters, as in `tokenizers`).
+    ByteLevel,
+    /// `tokenizers`' Nmt: drops some control characters and turns others, and a few
+    /// invisible or separator characters, into spaces.
+    Nmt,
 }
 
 impl Normalizer {
@@ -123,6 +131,34 @@ impl Normalizer {
                     map.normalize_like_hf(&s)
                 }
             }
+            Normalizer::StripAccents => s
+                .chars()
+                .filter(|&c| !unicode_normalization::char::is_combining_mark(c))
+                .collect(),
+            Normalizer::ByteLevel => {
+                let table = super::byte_level::byte_to_char();
+                s.bytes().map(|b| table[b as usize]).collect()
+            }
+            Normalizer::Nmt => s
+                .chars()
+                .filter(
+                    |&c| !matches!(c as u32, 0x01..=0x08 | 0x0B | 0x0E..=0x1F | 0x7F | 0x8F | 0x9F),
+                )
+                .map(|c| match c as u32 {
+                    0x09
+                    | 0x0A
+                    | 0x0C
+                    | 0x0D
+                    | 0x1680
+                    | 0x200B..=0x200F
+                    | 0x2028
+                    | 0x2029
+                    | 0x2581
+                    | 0xFEFF
+                    | 0xFFFD => ' ',
+                    _ => c,
+                })
+                .collect(),
             Normalizer::ReplaceMatches { pattern, content } => {
                 replace_matches(&s, pattern.as_ref(), content, limit)?
             }

@@ -4,12 +4,12 @@
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use super::byte_level::{char_to_byte, unmap_bytes, BYTE_LEVEL_PATTERN};
+use super::byte_level::{char_to_byte, unmap_token, BYTE_LEVEL_PATTERN};
 use super::charsmap::Charsmap;
 use super::decoder::{DecodeStep, Decoding};
 use super::normalizer::Normalizer;
 use super::pre_tokenizer::{Behavior, Matcher, PreTokenizerStep, PrependScheme};
-use super::HfPipeline;
+use super::{HfPipeline, NormalizedAdded};
 use crate::error::{Result, TokforgeError};
 use crate::model::{MergeListOptions, MergeModel};
 use crate::pretokenize::compile_pattern as compile;
@@ -96,6 +96,9 @@ fn parse_normalizer(v: &Value, path: &str, sentencepiece: bool) -> Result<Vec<No
             "NFKC" => Normalizer::Nfkc,
             "NFKD" => Normalizer::Nfkd,
             "Lowercase" => Normalizer::Lowercase,
+            "StripAccents" => Normalizer::StripAccents,
+            "ByteLevel" => Normalizer::ByteLevel,
+            "Nmt" => Normalizer::Nmt,
             "Precompiled" => {
                 use base64::Engine;
                 let b64 = field(step, "precompiled_charsmap")
@@ -132,7 +135,8 @@ fn parse_normalizer(v: &Value, path: &str, sentencepiece: bool) -> Result<Vec<No
                     path,
                     format!(
                         "normalizer {other:?} is not supported (supported: Sequence, NFC, NFD, \
-                         NFKC, NFKD, Lowercase, Strip, Prepend, Replace, Precompiled)"
+                         NFKC, NFKD, Lowercase, Strip, StripAccents, Prepend, Replace, \
+                         Precompiled, ByteLevel, Nmt)"
                     ),
                 ))
             }
@@ -188,11 +192,26 @@ fn replacement(step: &Value, path: &str, what: &str) -> Result<char> {
     }
 }
 
+/// `tokenizers`' punctuation test (Punctuation, BertPreTokenizer): ASCII punctuation (which
+/// includes symbols such as `$`, `+`, `^`) or a Unicode punctuation category (Pc, Pd, Ps, Pe,
+/// Pi, Pf, Po).
+fn is_punctuation(c: char) -> bool {
+    c.is_ascii_punctuation() || unicode_punctuation(c)
+}
+
+fn unicode_punctuation(c: char) -> bool {
+    use std::sync::OnceLock;
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(r"\A\p{P}\z").expect("a valid pattern"));
+    let mut buf = [0u8; 4];
+    !c.is_ascii() && re.is_match(c.encode_utf8(&mut buf))
+}
+
 fn parse_pretokenizer(v: &Value, path: &str) -> Result<Vec<PreTokenizerStep>> {
     let mut out = Vec::new();
     for step in flatten(v, "pretokenizers", path, "pre_tokenizer")? {
         let t = kind(step, path, "pre_tokenizer")?;
-        out.push(match t {
+        let step = match t {
             "Split" => PreTokenizerStep::Split {
                 matcher: regex_or_string(step, path, "Split")?,
                 behavior: behavior(step, path)?,
@@ -220,6 +239,48 @@ fn parse_pretokenizer(v: &Value, path: &str) -> Result<Vec<PreTokenizerStep>> {
                 },
                 invert: false,
             },
+            "Punctuation" => PreTokenizerStep::Split {
+                matcher: Matcher::Chars(is_punctuation),
+                behavior: match field(step, "behavior") {
+                    None => Behavior::Isolated,
+                    Some(_) => behavior(step, path)?,
+                },
+                invert: false,
+            },
+            "BertPreTokenizer" => {
+                out.push(PreTokenizerStep::Split {
+                    matcher: Matcher::Chars(char::is_whitespace),
+                    behavior: Behavior::Removed,
+                    invert: false,
+                });
+                PreTokenizerStep::Split {
+                    matcher: Matcher::Chars(is_punctuation),
+                    behavior: Behavior::Isolated,
+                    invert: false,
+                }
+            }
+            "FixedLength" => {
+                let n = field(step, "length").and_then(Value::as_u64).unwrap_or(5);
+                match usize::try_from(n) {
+                    Ok(n) if n > 0 => PreTokenizerStep::FixedLength(n),
+                    _ => return Err(bad(path, "FixedLength: length must be a positive integer")),
+                }
+            }
+            "CharDelimiterSplit" => {
+                let d = string(step, "delimiter", path, "CharDelimiterSplit")?;
+                let mut chars = d.chars();
+                let (Some(c), None) = (chars.next(), chars.next()) else {
+                    return Err(bad(
+                        path,
+                        "CharDelimiterSplit: delimiter must be one character",
+                    ));
+                };
+                PreTokenizerStep::Split {
+                    matcher: Matcher::Char(c),
+                    behavior: Behavior::Removed,
+                    invert: false,
+                }
+            }
             "WhitespaceSplit" => PreTokenizerStep::Split {
                 matcher: Matcher::Chars(char::is_whitespace),
                 behavior: Behavior::Removed,
@@ -235,21 +296,27 @@ fn parse_pretokenizer(v: &Value, path: &str) -> Result<Vec<PreTokenizerStep>> {
                     path,
                     format!(
                         "pre_tokenizer {other:?} is not supported (supported: Sequence, Split, \
-                         Metaspace, ByteLevel, Digits, WhitespaceSplit, Whitespace)"
+                         Metaspace, ByteLevel, Digits, Punctuation, BertPreTokenizer, \
+                         CharDelimiterSplit, FixedLength, WhitespaceSplit, Whitespace)"
                     ),
                 ))
             }
-        });
+        };
+        out.push(step);
     }
     if let Some(k) = out
         .iter()
         .position(|p| matches!(p, PreTokenizerStep::ByteLevel { .. }))
     {
+        if out[k + 1..]
+            .iter()
+            .any(|p| matches!(p, PreTokenizerStep::ByteLevel { .. }))
+        {
+            return Err(bad(path, "two ByteLevel pre-tokenizers are not supported"));
+        }
         if k + 1 != out.len() {
-            return Err(bad(
-                path,
-                "a ByteLevel pre-tokenizer followed by other pre-tokenizers is not supported",
-            ));
+            // The steps after it split the byte-mapped text, as in `tokenizers`.
+            out.insert(k + 1, PreTokenizerStep::ByteMap);
         }
     }
     Ok(out)
@@ -386,6 +453,9 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
     let mut special_ids: FxHashMap<Rank, ()> = FxHashMap::default();
     let mut added_at: FxHashMap<Rank, &str> = FxHashMap::default();
     let model_at: FxHashMap<Rank, &str> = vocab.iter().map(|(t, id)| (*id, t.as_str())).collect();
+    let mut normalized_added: Vec<(String, Rank)> = Vec::new();
+    let mut added_ordinary: Vec<(String, Rank)> = Vec::new();
+    let mut raw_added: Vec<(String, Rank)> = Vec::new();
     if let Some(added) = field(&root, "added_tokens") {
         let list = added
             .as_array()
@@ -436,8 +506,30 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
                 }
             }
             added_at.insert(id, content);
+            let special = flag(t, "special", false, path, &what)?;
+            if flag(t, "normalized", !special, path, &what)? {
+                // Matched in the normalized text, as its own content normalized (tokforge's
+                // `tokforge_literal`: as it is, like SentencePiece's USER_DEFINED pieces).
+                let mut pattern = content.to_string();
+                if !flag(t, "tokforge_literal", false, path, &what)? {
+                    let limit = super::normalizer::growth_limit(pattern.len());
+                    for n in &normalizers {
+                        pattern = n.apply(pattern, limit)?;
+                    }
+                }
+                if !pattern.is_empty() && !normalized_added.iter().any(|(_, i)| *i == id) {
+                    normalized_added.push((pattern, id));
+                    if !id_of.contains_key(content) {
+                        added_ordinary.push((content.to_string(), id));
+                    }
+                }
+                continue;
+            }
             if special_ids.insert(id, ()).is_none() {
                 specials.push((content.to_string(), id));
+            }
+            if !raw_added.iter().any(|(_, i)| *i == id) {
+                raw_added.push((content.to_string(), id));
             }
         }
     }
@@ -460,6 +552,11 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
         .any(|s| matches!(s, DecodeStep::ByteFallback));
     let vocab_fallback = fallback_ids.clone().filter(|_| decodes_bytes);
     let is_fallback = |id: Rank| vocab_fallback.as_ref().is_some_and(|f| f.contains(&id));
+    // An added token that is also a byte-fallback token (same id) stays a fallback byte for
+    // decoding and is cut out of the raw text by the pipeline instead.
+    raw_added.retain(|(_, id)| is_fallback(*id));
+    specials.retain(|(_, id)| !is_fallback(*id));
+    special_ids.retain(|id, _| !is_fallback(*id));
 
     let unk = match field(model, "unk_token").and_then(Value::as_str) {
         Some(u) => Some(
@@ -471,21 +568,31 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
     };
 
     // Model tokens: raw bytes (byte-level) or the token text.
+    // In byte-level mode a token with a character outside the byte alphabet can never be
+    // produced (`tokenizers` loads it, never emits it, and decodes it as its UTF-8 text).
+    let mut unproducible: FxHashMap<Rank, ()> = FxHashMap::default();
     let model_tokens: Vec<(Vec<u8>, Rank)> = vocab
         .iter()
-        .map(|(t, id)| {
+        .filter_map(|(t, id)| {
             let key = if byte_level {
-                unmap_bytes(t, &unmap)
+                match unmap_token(t, &unmap) {
+                    Some(k) => k,
+                    None => {
+                        unproducible.insert(*id, ());
+                        return None;
+                    }
+                }
             } else {
                 t.as_bytes().to_vec()
             };
-            (key, *id)
+            Some((key, *id))
         })
         .collect();
     let merges_v = field(model, "merges")
         .and_then(Value::as_array)
         .ok_or_else(|| bad(path, "model.merges must be a list"))?;
     let mut merges: Vec<(Rank, Rank)> = Vec::with_capacity(merges_v.len());
+    let mut kept: Vec<usize> = Vec::with_capacity(merges_v.len());
     for (k, m) in merges_v.iter().enumerate() {
         let (a, b) = match m {
             Value::String(s) => s
@@ -515,6 +622,11 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
                 ),
             ));
         }
+        if unproducible.contains_key(&ia) || unproducible.contains_key(&ib) {
+            // Its pair never forms.
+            continue;
+        }
+        kept.push(k);
         merges.push((ia, ib));
     }
     let fallback_box = fallback_ids.as_ref().map(|f| {
@@ -529,19 +641,56 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
         fuse_unk: flag(model, "fuse_unk", false, path, "model")?,
         ignore_merges: flag(model, "ignore_merges", false, path, "model")?,
     };
-    let model =
-        MergeModel::new(model_tokens, &merges, options).map_err(|e| bad(path, e.to_string()))?;
+    // tokforge's own key (files read from SentencePiece `.model`s carry it): a priority per
+    // merge, equal ones merging leftmost first (see [`MergeModel::with_priorities`]).
+    let priorities: Option<Vec<u32>> = match field(model, "tokforge_merge_priorities") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => Some(
+            list.iter()
+                .map(|v| v.as_u64().and_then(|x| u32::try_from(x).ok()))
+                .collect::<Option<Vec<u32>>>()
+                .ok_or_else(|| bad(path, "model.tokforge_merge_priorities must hold u32s"))?,
+        ),
+        Some(_) => return Err(bad(path, "model.tokforge_merge_priorities must be a list")),
+    };
+    let priorities = match priorities {
+        Some(p) if p.len() == merges_v.len() => {
+            Some(kept.iter().map(|&k| p[k]).collect::<Vec<u32>>())
+        }
+        Some(p) => {
+            return Err(bad(
+                path,
+                format!("{} merge priorities for {} merges", p.len(), merges_v.len()),
+            ))
+        }
+        None => None,
+    };
+    let model = MergeModel::with_priorities(model_tokens, &merges, priorities.as_deref(), options)
+        .map_err(|e| bad(path, e.to_string()))?;
 
     // The vocabulary tokforge decodes with: every model token that is not an added token or a
     // byte-fallback token, as its decoded bytes.
     let mut ordinary = Vec::with_capacity(vocab.len());
     let mut seen: FxHashMap<Vec<u8>, Rank> = FxHashMap::default();
-    vocab.sort_by_key(|(_, id)| *id);
+    vocab.extend(added_ordinary);
+    // Producible tokens first: an unproducible one decoding to the same bytes (Command-R's
+    // 470 and 6705, both "🇸") is only decoded, aside from the vocabulary.
+    vocab.sort_by_key(|(_, id)| (unproducible.contains_key(id), *id));
+    let mut aliases: Vec<(Rank, Vec<u8>)> = Vec::new();
     for (t, id) in &vocab {
         if special_ids.contains_key(id) || is_fallback(*id) {
             continue;
         }
         let b = decoding.decode(t, &unmap);
+        let normalized_token = normalized_added.iter().any(|(_, i)| i == id);
+        if (unproducible.contains_key(id) || normalized_token)
+            && (b.is_empty() || seen.contains_key(&b))
+        {
+            // Decoded aside from the vocabulary (a normalized added token the decoder renders
+            // as nothing, like `</s>`, is still emitted by the pipeline).
+            aliases.push((*id, b));
+            continue;
+        }
         if b.is_empty() {
             return Err(bad(
                 path,
@@ -561,6 +710,10 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
         ordinary.push((b, *id));
     }
     let cut_before = Some('▁').filter(|&c| model.splits_before(c));
+    let byte_mapped = pretokenizers
+        .iter()
+        .any(|p| matches!(p, PreTokenizerStep::ByteMap))
+        .then(char_to_byte);
     Ok(Parsed {
         pipeline: HfPipeline {
             normalizers,
@@ -573,9 +726,21 @@ pub fn parse(data: &[u8], path: &str, sentencepiece: bool) -> Result<Parsed> {
                     let b = decoding.decode(t, &unmap);
                     (b != t.as_bytes()).then_some((*id, b))
                 })
+                .chain(aliases)
                 .collect(),
             source: data.to_vec(),
             cut_before,
+            byte_mapped,
+            raw_added: if raw_added.is_empty() {
+                None
+            } else {
+                Some(NormalizedAdded::new(raw_added).map_err(|e| bad(path, e.to_string()))?)
+            },
+            normalized_added: if normalized_added.is_empty() {
+                None
+            } else {
+                Some(NormalizedAdded::new(normalized_added).map_err(|e| bad(path, e.to_string()))?)
+            },
         },
         ordinary,
         specials,

@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use super::byte_level::byte_to_char;
 use crate::error::Result;
 use crate::pretokenize::Pretokenizer;
 
@@ -158,6 +159,12 @@ pub enum PreTokenizerStep {
         add_prefix_space: bool,
         regex: Option<Matcher>,
     },
+    /// Rewrites each word as `tokenizers`' ByteLevel leaves it (each byte as its printable
+    /// character), for the steps that follow a ByteLevel pre-tokenizer: they see that text.
+    /// The pipeline maps the words back to bytes before the model.
+    ByteMap,
+    /// Cuts each word into pieces of `n` characters (the last may be shorter).
+    FixedLength(usize),
 }
 
 /// The words of a stretch between pre-tokenizer steps, as byte ranges into text buffers (the
@@ -227,6 +234,41 @@ impl PreTokenizerStep {
                     } else if !w.range.is_empty() {
                         out.push(w);
                     }
+                }
+                PreTokenizerStep::FixedLength(n) => {
+                    let text = words.text(&w);
+                    let mut start = 0;
+                    let mut count = 0;
+                    for (i, _) in text.char_indices() {
+                        if count == *n {
+                            out.push(WordRef {
+                                buf: w.buf,
+                                range: w.range.start + start..w.range.start + i,
+                                at_origin: w.at_origin && start == 0,
+                            });
+                            start = i;
+                            count = 0;
+                        }
+                        count += 1;
+                    }
+                    if start < text.len() {
+                        out.push(WordRef {
+                            buf: w.buf,
+                            range: w.range.start + start..w.range.end,
+                            at_origin: w.at_origin && start == 0,
+                        });
+                    }
+                }
+                PreTokenizerStep::ByteMap => {
+                    let table = byte_to_char();
+                    let text: String = words.text(&w).bytes().map(|b| table[b as usize]).collect();
+                    let w = WordRef {
+                        buf: words.bufs.len(),
+                        range: 0..text.len(),
+                        at_origin: w.at_origin,
+                    };
+                    words.bufs.push(text);
+                    out.push(w);
                 }
                 PreTokenizerStep::ByteLevel {
                     add_prefix_space,

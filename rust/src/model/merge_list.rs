@@ -119,6 +119,34 @@ impl MergeModel {
         merges: &[(Rank, Rank)],
         options: MergeListOptions,
     ) -> Result<Self> {
+        Self::with_priorities(tokens, merges, None, options)
+    }
+
+    /// [`MergeModel::new`] with an explicit priority per merge (lower first) instead of the
+    /// merge's place in the list. Merges may share a priority: among them the leftmost pair in
+    /// the word merges first, whichever pair it is. That is SentencePiece's BPE rule (the pair
+    /// whose merged piece scores highest, leftmost on ties), which a merge list cannot express
+    /// when two different pieces score the same (Mistral's runs of `▁` all score -1e9).
+    pub fn with_priorities(
+        tokens: Vec<(Vec<u8>, Rank)>,
+        merges: &[(Rank, Rank)],
+        priorities: Option<&[u32]>,
+        options: MergeListOptions,
+    ) -> Result<Self> {
+        if let Some(p) = priorities {
+            if p.len() != merges.len() {
+                return Err(TokforgeError::InvalidVocab(format!(
+                    "{} merge priorities for {} merges",
+                    p.len(),
+                    merges.len()
+                )));
+            }
+            if p.iter().any(|&x| x >= u32::MAX - 1) {
+                return Err(TokforgeError::InvalidVocab(
+                    "a merge priority must be below 4294967294".into(),
+                ));
+            }
+        }
         crate::vocab::check_token_lengths(tokens.iter().map(|(b, _)| b.len() as u64))?;
         let mut bytes_of: FxHashMap<Rank, &[u8]> = FxHashMap::default();
         for (b, id) in &tokens {
@@ -147,7 +175,8 @@ impl MergeModel {
                 )));
             };
             // The first occurrence of a pair wins, as when `tokenizers` builds its map.
-            pairs.insert((a, b), (k as u32, new));
+            let priority = priorities.map_or(k as u32, |p| p[k]);
+            pairs.insert((a, b), (priority, new));
         }
         Ok(MergeModel {
             tokens: map,
@@ -235,6 +264,34 @@ mod tests {
         assert!(!m(&[(0, 1), (1, 0)], false).splits_before('▁'));
         assert!(!m(&[(0, 1)], true).splits_before('▁'));
         assert!(!m(&[(0, 1)], false).splits_before('x'));
+    }
+
+    #[test]
+    fn equal_priorities_merge_leftmost_first_whatever_the_pair() {
+        // SentencePiece on Mistral's runs of "▁" (all scored alike): the leftmost pair grows
+        // first, so 15 spaces give 14 + 1 and 17 give 16 + 1 (after 14 + 2 joins into 16).
+        let mut toks: Vec<(Vec<u8>, Rank)> = (1..=14u32)
+            .chain([16])
+            .map(|n| (vec![b's'; n as usize], n))
+            .collect();
+        toks.sort();
+        let id = |n: usize| n as Rank;
+        let mut merges = vec![];
+        for n in [2usize, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16] {
+            for k in 1..n {
+                if (k <= 14 || k == 16) && (n - k <= 14 || n - k == 16) {
+                    merges.push((id(k), id(n - k)));
+                }
+            }
+        }
+        let prio = vec![0u32; merges.len()];
+        let m =
+            MergeModel::with_priorities(toks, &merges, Some(&prio), Default::default()).unwrap();
+        for (n, want) in [(15, vec![14, 1]), (17, vec![16, 1]), (31, vec![16, 14, 1])] {
+            let mut out = vec![];
+            m.encode_word(&vec![b's'; n], &mut out).unwrap();
+            assert_eq!(out, want, "{n}");
+        }
     }
 
     #[test]
