@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from .. import _core
 from ..errors import TokforgeError, TokforgeIOError, VocabFileError
-from ..files import read_bytes
+from ..files import check_input, read_bytes
 from ..registry import ALIASES, ENCODINGS, PRESETS, known_rank_file
 from . import gguf, gpt2, sentencepiece, tekken
 
@@ -263,7 +263,9 @@ def load(
         raise TokforgeIOError(
             f"{p}: a directory without tokenizer.json, tokenizer.model, tekken.json or vocab.json"
         )
-    # A GGUF model file may be gigabytes: tell the format from its head before reading it all.
+    # A GGUF model file may be gigabytes: tell the format from its head before reading it all
+    # (a FIFO or a device is refused first: opening one could block or never end).
+    check_input(p)
     try:
         with open(p, "rb") as f:
             head = f.read(1 << 16)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TokforgeError, VocabFileError
+from ..files import check_input
 from . import sentencepiece as spm
 from .hf_json import BYTE_LEVEL_DECODER, added_token
 
@@ -201,6 +202,7 @@ class _Reader:
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The key/value metadata of a GGUF file (versions 2 and 3), without reading its tensors."""
     p = Path(path)
+    check_input(p)  # a FIFO or a device would block or never end
     try:
         with open(p, "rb") as f:
             size = os.fstat(f.fileno()).st_size
