@@ -423,40 +423,35 @@ def _split_corpus(corpus: Corpus) -> tuple[list[Path], Iterator[str] | None]:
     return [], texts()
 
 
+class MergeOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`train_merges` (see :func:`train` for each)."""
+
+    pattern: str | None
+    pretokenizer: str | None
+    special_tokens: Sequence[str] | Mapping[str, int] | None
+    min_frequency: int
+    max_token_bytes: int | None
+    num_threads: int | None
+    progress: bool | Callable[[str, int, int | None], None]
+    text_field: str
+    errors: str
+    byte_fallback: bool
+    character_coverage: float | None
+
+
+class TrainOptions(MergeOptions, total=False):
+    """The keyword arguments of :func:`train`, for its two typed call forms."""
+
+    trace: int
+    name: str
+
+
 def train_merges(
-    texts_or_files: Corpus,
-    num_merges: int,
-    *,
-    pattern: str | None = None,
-    pretokenizer: str | None = None,
-    special_tokens: Sequence[str] | Mapping[str, int] | None = None,
-    min_frequency: int = 2,
-    max_token_bytes: int | None = None,
-    num_threads: int | None = None,
-    progress: bool | Callable[[str, int, int | None], None] = True,
-    text_field: str = "text",
-    errors: str = "strict",
-    byte_fallback: bool = False,
-    character_coverage: float | None = None,
+    texts_or_files: Corpus, num_merges: int, **options: Unpack[MergeOptions]
 ) -> TrainResult:
     """Counts the corpus and learns up to ``num_merges`` merges; see :func:`train` for the
-    arguments. Returns the merges with their counts."""
-    return _train_merges(
-        texts_or_files,
-        num_merges,
-        None,
-        pattern=pattern,
-        pretokenizer=pretokenizer,
-        special_tokens=special_tokens,
-        min_frequency=min_frequency,
-        max_token_bytes=max_token_bytes,
-        num_threads=num_threads,
-        progress=progress,
-        text_field=text_field,
-        errors=errors,
-        byte_fallback=byte_fallback,
-        character_coverage=character_coverage,
-    )
+    keyword arguments (all but ``trace`` and ``name``). Returns the merges with their counts."""
+    return _train_merges(texts_or_files, num_merges, None, **options)
 
 
 def _train_merges(
@@ -715,24 +710,6 @@ def train_merges_from_counter(
         if bar is not None:
             bar.close()
     return result
-
-
-class TrainOptions(TypedDict, total=False):
-    """The keyword arguments of :func:`train`, for its two typed call forms."""
-
-    pattern: str | None
-    pretokenizer: str | None
-    special_tokens: Sequence[str] | Mapping[str, int] | None
-    min_frequency: int
-    max_token_bytes: int | None
-    num_threads: int | None
-    progress: bool | Callable[[str, int, int | None], None]
-    text_field: str
-    errors: str
-    trace: int
-    name: str
-    byte_fallback: bool
-    character_coverage: float | None
 
 
 @overload
