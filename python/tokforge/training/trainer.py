@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Union, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, Union, overload
 
 from .. import _core
 from ..errors import PretokenizerError, TokforgeError, VocabError
@@ -547,12 +547,9 @@ def _train_merges(
         result, num_merges = _train_counter(
             counter,
             specials,
-            coverage=coverage,
-            num_merges=num_merges,
-            vocab_size=vocab_size,
-            min_frequency=min_frequency,
-            max_token_bytes=max_token_bytes,
-            progress=callback,
+            coverage,
+            _Budget(num_merges, vocab_size, min_frequency, max_token_bytes),
+            callback,
         )
     finally:
         if bar is not None:
@@ -579,20 +576,27 @@ def _train_merges(
     return result
 
 
+class _Budget(NamedTuple):
+    """How far training goes: a number of merges or (byte fallback) a vocabulary size to fill,
+    and the two limits on a merge."""
+
+    num_merges: int | None
+    vocab_size: int | None
+    min_frequency: int
+    max_token_bytes: int | None
+
+
 def _train_counter(
     counter: _core.PretokenCounter,
     specials: list[str] | dict[str, int],
-    *,
     coverage: float | None,
-    num_merges: int | None,
-    vocab_size: int | None,
-    min_frequency: int,
-    max_token_bytes: int | None,
+    budget: _Budget,
     progress: Callable[[str, int, int | None], None] | None,
 ) -> tuple[TrainResult, int]:
     """The merges learned from ``counter``: byte-level (``coverage`` None), or over the
     characters covering ``coverage`` with byte fallback (then ``num_merges`` may be left to
     ``vocab_size``). Returns the result and the number of merges asked for."""
+    num_merges, vocab_size, min_frequency, max_token_bytes = budget
     alphabet: list[str] | None = None
     if coverage is None:
         assert num_merges is not None
@@ -699,12 +703,9 @@ def train_merges_from_counter(
         result, _ = _train_counter(
             counter,
             specials,
-            coverage=coverage,
-            num_merges=num_merges,
-            vocab_size=vocab_size,
-            min_frequency=min_frequency,
-            max_token_bytes=max_token_bytes,
-            progress=callback,
+            coverage,
+            _Budget(num_merges, vocab_size, min_frequency, max_token_bytes),
+            callback,
         )
     finally:
         if bar is not None:
