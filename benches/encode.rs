@@ -97,15 +97,19 @@ fn benches(c: &mut Criterion) {
         eprintln!("benches/encode.rs: ../shared not found (set TOKFORGE_SHARED); nothing to run");
         return;
     };
+    // Each shared corpus as ~4 KB documents, read once for every group.
+    let corpora: Vec<(&str, String)> = CORPORA
+        .iter()
+        .filter_map(|corpus| {
+            let path = shared.join("corpora").join(format!("{corpus}.txt"));
+            Some((*corpus, std::fs::read_to_string(path).ok()?))
+        })
+        .collect();
     for (name, preset) in ENCODINGS {
         let enc = encoder(&shared, name, preset);
         let mut g = c.benchmark_group(format!("corpus/{name}"));
-        for corpus in CORPORA {
-            let path = shared.join("corpora").join(format!("{corpus}.txt"));
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let docs = documents(&text, 4096);
+        for (corpus, text) in &corpora {
+            let docs = documents(text, 4096);
             g.throughput(Throughput::Bytes(text.len() as u64));
             g.bench_function(BenchmarkId::from_parameter(corpus), |b| {
                 b.iter(|| {
@@ -118,12 +122,8 @@ fn benches(c: &mut Criterion) {
         g.finish();
         let mut g = c.benchmark_group(format!("cold/{name}"));
         g.sample_size(10);
-        for corpus in CORPORA {
-            let path = shared.join("corpora").join(format!("{corpus}.txt"));
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let docs = documents(&text, 4096);
+        for (corpus, text) in &corpora {
+            let docs = documents(text, 4096);
             g.throughput(Throughput::Bytes(text.len() as u64));
             g.bench_function(BenchmarkId::from_parameter(corpus), |b| {
                 b.iter_batched(
@@ -140,12 +140,8 @@ fn benches(c: &mut Criterion) {
         }
         g.finish();
         let mut g = c.benchmark_group(format!("split/{name}"));
-        for corpus in CORPORA {
-            let path = shared.join("corpora").join(format!("{corpus}.txt"));
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let docs = documents(&text, 4096);
+        for (corpus, text) in &corpora {
+            let docs = documents(text, 4096);
             g.throughput(Throughput::Bytes(text.len() as u64));
             g.bench_function(BenchmarkId::from_parameter(corpus), |b| {
                 b.iter(|| {
