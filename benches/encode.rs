@@ -92,6 +92,19 @@ fn long_cases(n: usize) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// One group `group`, one bench per corpus: `f` on each of its ~4 KB documents, one thread.
+fn per_document(c: &mut Criterion, group: &str, corpora: &[(&str, String)], f: impl Fn(&str)) {
+    let mut g = c.benchmark_group(group);
+    for (corpus, text) in corpora {
+        let docs = documents(text, 4096);
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(BenchmarkId::from_parameter(corpus), |b| {
+            b.iter(|| docs.iter().for_each(|d| f(d)))
+        });
+    }
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let Some(shared) = shared() else {
         eprintln!("benches/encode.rs: ../shared not found (set TOKFORGE_SHARED); nothing to run");
@@ -107,19 +120,9 @@ fn benches(c: &mut Criterion) {
         .collect();
     for (name, preset) in ENCODINGS {
         let enc = encoder(&shared, name, preset);
-        let mut g = c.benchmark_group(format!("corpus/{name}"));
-        for (corpus, text) in &corpora {
-            let docs = documents(text, 4096);
-            g.throughput(Throughput::Bytes(text.len() as u64));
-            g.bench_function(BenchmarkId::from_parameter(corpus), |b| {
-                b.iter(|| {
-                    for d in &docs {
-                        std::hint::black_box(enc.encode_ordinary(d).unwrap());
-                    }
-                })
-            });
-        }
-        g.finish();
+        per_document(c, &format!("corpus/{name}"), &corpora, |d| {
+            std::hint::black_box(enc.encode_ordinary(d).unwrap());
+        });
         let mut g = c.benchmark_group(format!("cold/{name}"));
         g.sample_size(10);
         for (corpus, text) in &corpora {
@@ -139,19 +142,9 @@ fn benches(c: &mut Criterion) {
             });
         }
         g.finish();
-        let mut g = c.benchmark_group(format!("split/{name}"));
-        for (corpus, text) in &corpora {
-            let docs = documents(text, 4096);
-            g.throughput(Throughput::Bytes(text.len() as u64));
-            g.bench_function(BenchmarkId::from_parameter(corpus), |b| {
-                b.iter(|| {
-                    for d in &docs {
-                        std::hint::black_box(enc.split(d).unwrap());
-                    }
-                })
-            });
-        }
-        g.finish();
+        per_document(c, &format!("split/{name}"), &corpora, |d| {
+            std::hint::black_box(enc.split(d).unwrap());
+        });
         let mut g = c.benchmark_group(format!("long/{name}"));
         g.sample_size(10);
         for (label, text) in long_cases(1 << 20) {
