@@ -54,18 +54,26 @@ def _wrap(text: str, width: int, indent: str = "   ", subsequent: str | None = N
     )
 
 
-def _shown_path(path: Path | str) -> str:
-    """``path`` relative to the current folder when inside it, with ``~`` for the home."""
+def _shown_path(path: Path | str, room: int) -> str:
+    """``path`` relative to the current folder when inside it, with ``~`` for the home, and
+    cut to its last parts after ``…/`` when longer than ``room`` columns (a path has no
+    spaces to wrap at, and an installed package's is long)."""
     p = Path(path).resolve()
     try:
-        return str(p.relative_to(Path.cwd().resolve()))
+        shown = str(p.relative_to(Path.cwd().resolve()))
     except ValueError:
-        pass
-    home = Path.home().resolve()
-    try:
-        return str(Path("~") / p.relative_to(home))
-    except ValueError:
-        return str(p)
+        try:
+            shown = str(Path("~") / p.relative_to(Path.home().resolve()))
+        except ValueError:
+            shown = str(p)
+    if len(shown) <= room:
+        return shown
+    tail = p.name
+    for part in reversed(p.parts[:-1]):
+        if len(part) + len(tail) + 3 > room:
+            break
+        tail = f"{part}/{tail}"
+    return f"…/{tail}"
 
 
 def _how_found(path: Path) -> str:
@@ -100,7 +108,7 @@ def rank_file_note(name: str, width: int) -> list[str]:
             subsequent="     ",
         )
     return _wrap(
-        f"{name}: rank file {_shown_path(path)} ({_how_found(Path(path))})",
+        f"{name}: rank file {_shown_path(path, width - 8)} ({_how_found(Path(path))})",
         width,
         subsequent="     ",
     )
@@ -137,7 +145,7 @@ def _train(text_path: str, vocab_size: int, out: Path, quiet: bool, width: int) 
     tok.save(path)
     merges = tok.merges or []
     lines = _wrap(
-        f"{len(merges)} merges in {dt:.2f} s, saved to {_shown_path(path)}",
+        f"{len(merges)} merges in {dt:.2f} s, saved to {_shown_path(path, width - 8)}",
         width,
         subsequent="     ",
     )
@@ -169,7 +177,7 @@ def _split_lines(tokenizers: list[Tokenizer], width: int) -> list[str]:
 
 def _next_steps(trained: Path, openai: list[str]) -> list[tuple[str, str]]:
     """Three commands to try next, with what each shows."""
-    mine = _shown_path(trained)
+    mine = _shown_path(trained, room=1 << 16)  # a command argument: never cut
     big = openai[0] if openai else mine
     return [
         (f'tokforge inspect "How many r\'s are in strawberry?" -t {big}', "each token, coloured"),
@@ -189,7 +197,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "\n".join(
             _wrap(
                 f"tokforge demo on {what}: {n_bytes:,} bytes, {text.count(chr(10)):,} lines "
-                f"({_shown_path(corpus)})",
+                f"({_shown_path(corpus, width - 8)})",
                 width,
                 indent="",
                 subsequent="   ",
