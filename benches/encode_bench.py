@@ -11,7 +11,7 @@ a time on one thread:
 
 - cold: one fresh process per library and corpus loads the tokenizer, makes one call on a
   one-letter text (so imports and deferred set-up are not counted), then encodes each document
-  once; MB/s of the encode calls' time. This is how issue 6 measures. With --cold-repeat N, N
+  once; MB/s of the encode calls' time. With --cold-repeat N, N
   rounds each run every library on every corpus once, and each cell keeps its fastest process.
 - warm: in this process, the best of --repeat passes over the same documents.
 
@@ -24,7 +24,7 @@ document makes the run fail (exit 1) after printing the tables; others get their
 
 --batch: all documents of a corpus in one batch call with --threads threads (tiktoken's
 ``encode_ordinary_batch`` against tokforge's ``encode_ordinary_batch`` and
-``encode_batch_to_numpy``, ids checked). --worst-cases: the adversarial 1 MB inputs of issue 6,
+``encode_batch_to_numpy``, ids checked). --worst-cases: the adversarial 1 MB inputs,
 in MB/s, with tiktoken's ids from a child process where tiktoken survives them
 (--tiktoken-worst). --scaling: one long piece as it doubles.
 """

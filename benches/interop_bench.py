@@ -1,5 +1,5 @@
 """Encoding speed of tokforge on other libraries' own models, against those libraries, with every
-id checked (issue 7).
+id checked.
 
     python benches/interop_bench.py                 # all models, all corpora
     python benches/interop_bench.py --vocab 32000 --corpora en_docs man_ja --repeat 5

@@ -1,4 +1,4 @@
-"""The Python API under hostile arguments (issue 9): hypothesis calls every public method of
+"""The Python API under hostile arguments: hypothesis calls every public method of
 ``tokforge.Tokenizer`` (and the constructors, the stream decoder and the CLI) with wrong types
 and values. Allowed outcomes: a result (checked where it has a meaning), a ``TokforgeError``, or
 the built-in errors Python code raises for a wrong argument (``TypeError``, ``ValueError``,

@@ -1,4 +1,4 @@
-"""Hostile input (issue 9): each case has one clear outcome, a correct result or a
+"""Hostile input: each case has one clear outcome, a correct result or a
 ``TokforgeError`` (or the right subclass) with a useful message; never a panic, an abort, a hang
 or a partial file. The formats that do not exist yet (HF tokenizer.json, SentencePiece .model)
 are not covered here."""

@@ -1,4 +1,4 @@
-"""``tokforge convert`` (issue 7): every direction it offers, checked against the library that
+"""``tokforge convert``: every direction it offers, checked against the library that
 reads the output (tiktoken for .tiktoken, HF tokenizers for tokenizer.json), and its errors."""
 
 from __future__ import annotations

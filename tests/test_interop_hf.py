@@ -1,4 +1,4 @@
-"""Hugging Face ``tokenizer.json`` reading (issue 7): tokforge must give the ids ``tokenizers``
+"""Hugging Face ``tokenizer.json`` reading: tokforge must give the ids ``tokenizers``
 gives, on every shared corpus and on hypothesis text, for both families of BPE tokenizer.json.
 
 The fixtures are trained here, offline, with ``tokenizers``' own BPE trainer on slices of the

@@ -1,4 +1,4 @@
-"""Stress (issue 9): 16 threads share one tokenizer for a fixed time, each encoding, decoding,
+"""Stress: 16 threads share one tokenizer for a fixed time, each encoding, decoding,
 batch-encoding, streaming and pickling, and every result must equal the single-threaded one;
 and memory stays flat over a million short calls.
 
