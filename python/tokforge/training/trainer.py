@@ -21,6 +21,7 @@ smallest ``(left id, right id)``, until the vocabulary is full or the best pair 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -345,6 +346,22 @@ def _check_vocab_size(vocab_size: int, n_special: int) -> None:
         )
 
 
+@contextlib.contextmanager
+def _progress_callback(
+    progress: bool | Callable[[str, int, int | None], None],
+) -> Iterator[Callable[[str, int, int | None], None] | None]:
+    """The callback for ``progress``: a bar on stderr for ``True`` (closed on the way out), the
+    caller's callable, or ``None``."""
+    if progress is True:
+        bar = _ProgressBar()
+        try:
+            yield bar
+        finally:
+            bar.close()
+    else:
+        yield progress if callable(progress) else None
+
+
 class _ProgressBar:
     """A one-line progress bar on stderr for the counting (bytes) and merging (merges) phases.
     On a terminal it redraws in place; otherwise it prints one summary line per phase."""
@@ -523,17 +540,8 @@ def _train_merges(
     if coverage is not None:
         # Fail before counting when the regex cannot be written for HF.
         _hf_pre_tokenizer(counter.preset, counter.pattern)
-    bar: _ProgressBar | None = None
-    callback: Callable[[str, int, int | None], None] | None
-    if progress is True:
-        bar = _ProgressBar()
-        callback = bar
-    elif callable(progress):
-        callback = progress
-    else:
-        callback = None
     start = time.perf_counter()
-    try:
+    with _progress_callback(progress) as callback:
         if files:
             counter.add_files(
                 [str(f) for f in files], text_field=text_field, errors=errors, progress=callback
@@ -551,9 +559,6 @@ def _train_merges(
             _Budget(num_merges, vocab_size, min_frequency, max_token_bytes),
             callback,
         )
-    finally:
-        if bar is not None:
-            bar.close()
     merges, stop = result.merges, result.stop_reason
     if stop == "min_frequency":
         log.warning(
@@ -697,9 +702,7 @@ def train_merges_from_counter(
     _check_limits(min_frequency, max_token_bytes)
     specials = list(counter.special_tokens if special_tokens is None else special_tokens)
     _hf_pre_tokenizer(counter.preset, counter.pattern)
-    bar = _ProgressBar() if progress is True else None
-    callback = bar if bar is not None else (progress if callable(progress) else None)
-    try:
+    with _progress_callback(progress) as callback:
         result, _ = _train_counter(
             counter,
             specials,
@@ -707,9 +710,6 @@ def train_merges_from_counter(
             _Budget(num_merges, vocab_size, min_frequency, max_token_bytes),
             callback,
         )
-    finally:
-        if bar is not None:
-            bar.close()
     return result
 
 
