@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,18 @@ def require_shared(*parts: str) -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return p
+
+
+def require_chromium() -> str:
+    """Debian's headless ``chromium``: a skip with the reason where it is missing, a failure
+    under TOKFORGE_REQUIRE_SHARED=1 (CI), where tests/run_all.sh installs it."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        msg = "chromium is not installed (tests/run_all.sh installs Debian's chromium package)"
+        if os.environ.get("TOKFORGE_REQUIRE_SHARED") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return exe
 
 
 def require_module(name: str, reason: str | None = None) -> Any:

@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import REPO, tiktoken_encoding, tokforge_encoding
+from conftest import REPO, require_chromium, tiktoken_encoding, tokforge_encoding
 from tokforge.inspect.viz import token_rgb
 
 # Whitespace, code, digits, a character cl100k splits into partial bytes, an accent and a
@@ -34,16 +34,6 @@ WINDOW = (900, 300)
 SCALE = 2
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        msg = "chromium is not installed (tests/run_all.sh installs Debian's chromium package)"
-        if os.environ.get("TOKFORGE_REQUIRE_SHARED") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return exe
-
-
 def _run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Runs headless chromium with a throw-away profile and home under ``tmp_path``, logging
     the page's console to stderr."""
@@ -56,7 +46,7 @@ def _run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str
         "XDG_CACHE_HOME": str(home / "cache"),
     }
     cmd = [
-        _chromium(),
+        require_chromium(),
         "--headless=new",
         "--disable-gpu",
         "--no-sandbox",

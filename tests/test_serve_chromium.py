@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import REPO, require_shared, tiktoken_encoding
+from conftest import REPO, require_chromium, require_shared, tiktoken_encoding
 from tokforge import Tokenizer
 from tokforge.inspect import find_tokens, lineage
 from tokforge.serve.api import Playground
@@ -43,16 +43,6 @@ TEXT = (
     "GPT-4, NASA and ==== ==== <|endoftext|><|endoftext|> €"
 )
 VIEW = (1400, 1000)
-
-
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        msg = "chromium is not installed (tests/run_all.sh installs Debian's chromium package)"
-        if os.environ.get("TOKFORGE_REQUIRE_SHARED") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return exe
 
 
 # ------------------------------------------------------------------------- a DevTools client
@@ -247,7 +237,7 @@ class Page:
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
-    exe = _chromium()
+    exe = require_chromium()
     home = tmp_path_factory.mktemp("chromium-home")
     env = {
         **os.environ,
