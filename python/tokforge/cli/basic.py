@@ -10,25 +10,16 @@ from pathlib import Path
 
 from ..encodings import resolve_tokenizer
 from ..errors import TokforgeError
-from ..files import read_text
 from ..interop.formats import detect_format
 from ..tokenizer import Tokenizer
-from .options import Subparsers, add_tokenizer
+from .options import Subparsers, add_tokenizer, input_text
 
 __all__ = ["register"]
 
 
-def _read_text(args: argparse.Namespace) -> str:
-    if args.file is not None:
-        return read_text(args.file)
-    if args.text is not None:
-        return str(args.text)
-    return sys.stdin.read()
-
-
 def _cmd_encode(args: argparse.Namespace) -> int:
     tok = resolve_tokenizer(args.tokenizer)
-    text = _read_text(args)
+    text = input_text(args)
     if args.allow_special:
         ids = tok.encode(text, allowed_special="all")
     elif args.ordinary:

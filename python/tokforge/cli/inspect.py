@@ -25,7 +25,7 @@ from ..inspect import compare
 from ..inspect.artifacts import artifacts
 from ..inspect.stats import corpus_stats, plot_stats, stats_json, stats_text
 from ..inspect.viz import printable, table, use_color
-from .options import Subparsers, add_tokenizer
+from .options import Subparsers, add_tokenizer, input_text
 
 __all__ = ["register"]
 
@@ -166,14 +166,6 @@ def _color(args: argparse.Namespace) -> bool:
     return use_color(str(args.color))
 
 
-def _read_text(args: argparse.Namespace) -> str:
-    if args.file is not None:
-        return read_text(args.file)
-    if args.text is not None:
-        return str(args.text)
-    return sys.stdin.read()
-
-
 def _tokenizers(specs: list[str] | None) -> tuple[list[Any], list[str]]:
     specs = specs or ["cl100k", "o200k"]
     toks = [resolve_tokenizer(s) for s in specs]
@@ -302,7 +294,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         _emit(args, "\n".join(ins.vocab_dump(tok)))
         return 0
 
-    e = ins.explain(tok, _read_text(args))
+    e = ins.explain(tok, input_text(args))
     if fmt in (None, "terminal"):
         _emit(args, e.to_terminal(color=_color(args)) + "\n\n" + e.summary())
     elif fmt == "text":
@@ -380,7 +372,7 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     toks, names = _tokenizers(args.tokenizer)
-    comparison = compare(toks, _read_text(args), names=names)
+    comparison = compare(toks, input_text(args), names=names)
     if args.format == "json":
         _emit(args, comparison.to_json())
     elif args.format == "html":

@@ -12,6 +12,7 @@ import sys
 from typing import TypeAlias
 
 from ..errors import TokforgeError
+from ..files import read_text
 from ..registry import PRESETS
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "add_threads",
     "add_tokenizer",
     "fail",
+    "input_text",
     "positive_float",
     "positive_int",
     "stdout_closed",
@@ -142,3 +144,12 @@ def fail(e: BaseException | str, command: str = "") -> int:
         return stdout_closed()
     print(f"tokforge{' ' + command if command else ''}: error: {_describe(e)}", file=sys.stderr)
     return 1
+
+
+def input_text(args: argparse.Namespace) -> str:
+    """The text a command works on: ``--file``, else the ``text`` argument, else standard input."""
+    if args.file is not None:
+        return read_text(args.file)
+    if args.text is not None:
+        return str(args.text)
+    return sys.stdin.read()
